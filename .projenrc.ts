@@ -1,0 +1,98 @@
+import { awscdk, javascript } from 'projen';
+
+/**
+ * The project definition. package.json, the tsconfigs and the tasks are generated from here:
+ * edit this file, then run `npx projen`.
+ */
+const project = new awscdk.AwsCdkConstructLibrary({
+  name: 'cdk-lambda-microvms',
+  description: 'AWS CDK constructs for AWS Lambda MicroVMs: images, image versions, network connectors and fleets.',
+  author: 'cdk-lambda-microvms maintainers',
+  authorAddress: 'maintainers@users.noreply.cdk-lambda-microvms.example',
+  repositoryUrl: 'https://github.com/cdk-lambda-microvms/cdk-lambda-microvms.git',
+  keywords: ['cdk', 'aws-cdk', 'lambda', 'microvm', 'microvms', 'awscdk'],
+  defaultReleaseBranch: 'main',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+  cdkVersion: '2.276.0',
+  constructsVersion: '10.8.1',
+  jsiiVersion: '~6.0.0',
+  typescriptVersion: '~6.0.0',
+  minNodeVersion: '20.0.0',
+  // No hosted workflows: CI is `.ci/run` on the submitting machine.
+  github: false,
+  release: false,
+  sampleCode: false,
+  lambdaAutoDiscover: false,
+  integrationTestAutoDiscover: false,
+  tsconfigDevFile: 'tsconfig.dev.json',
+  tsconfigDev: {
+    include: ['lambda/**/*.ts', 'emulator/**/*.ts', 'bench/**/*.ts', 'example/**/*.ts', 'scripts/**/*.ts'],
+    compilerOptions: {},
+  },
+  publishToPypi: {
+    distName: 'cdk-lambda-microvms',
+    module: 'cdk_lambda_microvms',
+  },
+  publishToMaven: {
+    javaPackage: 'io.github.cdklambdamicrovms',
+    mavenGroupId: 'io.github.cdklambdamicrovms',
+    mavenArtifactId: 'cdk-lambda-microvms',
+  },
+  jestOptions: {
+    jestVersion: '^30',
+    // Snapshots never rewrite themselves: `npx projen test:update` does that on purpose.
+    updateSnapshot: javascript.UpdateSnapshot.NEVER,
+    jestConfig: {
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+      testTimeout: 60_000,
+      coverageReporters: ['text-summary'],
+      snapshotSerializers: ['<rootDir>/test/support/asset-hash-serializer.ts'],
+    },
+  },
+  devDeps: [
+    // Bundled into the handlers (Lambda's built-in SDK predates the service).
+    '@aws-sdk/client-lambda-microvms@3.1131.0',
+    '@aws-sdk/client-secrets-manager',
+    '@aws-sdk/client-dynamodb',
+    '@aws-sdk/credential-provider-node',
+    '@smithy/signature-v4',
+    '@smithy/protocol-http',
+    '@aws-crypto/sha256-js',
+    '@types/aws-lambda',
+    'esbuild',
+    'aws-sdk-client-mock',
+    'cdk-nag@^3',
+    'aws-cdk@2.1148.1',
+    'tsx',
+  ],
+  gitignore: ['/lambda-dist/', '/emulator-dist/', '/.venv/', '/.local/', '/cdk.out/', '/example/cdk.out/', '/bench/results/'],
+  npmignoreEnabled: true,
+});
+
+// The handlers (and the emulator's command) are bundled with esbuild, SDK included, into
+// lambda-dist/ and emulator-dist/: git-ignored, shipped in the npm package.
+project.npmignore?.include('/lambda-dist/', '/emulator-dist/');
+project.npmignore?.exclude('/emulator/', '/bench/', '/example/', '/scripts/', '/.ci/', '/docs/', '/test/', '/.venv/', '/.local/');
+project.addBins({ 'microvms-emulator': 'emulator-dist/cli.js' });
+
+const bundle = project.addTask('bundle', {
+  description: 'Bundle the provider handlers and the emulator with esbuild (SDK included, minified)',
+  exec: 'node scripts/bundle.mjs',
+});
+project.preCompileTask.spawn(bundle);
+
+// ts-jest and esbuild do not type-check: this does, for everything outside src/ (jsii checks src/).
+const typecheck = project.addTask('typecheck', {
+  description: 'Type-check lambda/, emulator/, test/, bench/, example/ and scripts/',
+  exec: 'tsc --noEmit -p tsconfig.dev.json',
+});
+project.testTask.prependSpawn(typecheck);
+project.testTask.prependSpawn(bundle);
+project.tasks.tryFind('test:update')?.prependSpawn(bundle);
+
+// Lint the handlers and the emulator too.
+project.eslint?.addLintPattern('lambda');
+project.eslint?.addLintPattern('emulator');
+
+project.synth();
