@@ -1,0 +1,111 @@
+import type {
+  CreateMicrovmImageRequest,
+  GetMicrovmImageVersionOutput,
+  Hooks,
+  Logging,
+} from '@aws-sdk/client-lambda-microvms';
+import type { HookWire, HooksWire, ImageProps, LoggingWire } from '../../src/private/wire';
+import { canonical, toBool, toInt } from '../shared/props';
+
+/** The image configuration as CreateMicrovmImage/UpdateMicrovmImage take it (name, tags and token aside). */
+export type ImageConfig = Omit<CreateMicrovmImageRequest, 'name' | 'tags' | 'clientToken'>;
+
+export function imageConfig(p: ImageProps): ImageConfig {
+  const memory = toInt(p.MemoryMiB, 'MemoryMiB');
+  return {
+    description: p.Description || undefined,
+    codeArtifact: { uri: p.CodeUri },
+    baseImageArn: p.BaseImageArn,
+    // Only what the user set: the service rejects its own resolved version echoed back on update.
+    baseImageVersion: p.BaseImageVersion || undefined,
+    buildRoleArn: p.BuildRoleArn,
+    logging: logging(p.Logging),
+    cpuConfigurations: [{ architecture: p.Architecture as 'ARM_64' }],
+    resources: memory !== undefined ? [{ minimumMemoryInMiB: memory }] : undefined,
+    additionalOsCapabilities: p.OsCapabilities?.length ? (p.OsCapabilities as Array<'ALL'>) : undefined,
+    environmentVariables: p.Environment && Object.keys(p.Environment).length ? p.Environment : undefined,
+    hooks: p.Hooks ? hooks(p.Hooks) : undefined,
+    egressNetworkConnectors: p.EgressConnectors?.length ? p.EgressConnectors : undefined,
+  };
+}
+
+function logging(l: LoggingWire | undefined): Logging | undefined {
+  if (!l) return undefined;
+  if (toBool(l.Disabled)) return { disabled: {} };
+  return { cloudWatch: { logGroup: l.LogGroup || undefined, logStream: l.LogStream || undefined } };
+}
+
+function hooks(h: HooksWire): Hooks {
+  const state = (hook?: HookWire) => (hook ? 'ENABLED' as const : undefined);
+  const timeout = (hook: HookWire | undefined, name: string) => (hook ? toInt(hook.TimeoutSeconds, name) : undefined);
+  const runtime = {
+    run: state(h.Run), runTimeoutInSeconds: timeout(h.Run, 'Hooks.Run'),
+    resume: state(h.Resume), resumeTimeoutInSeconds: timeout(h.Resume, 'Hooks.Resume'),
+    suspend: state(h.Suspend), suspendTimeoutInSeconds: timeout(h.Suspend, 'Hooks.Suspend'),
+    terminate: state(h.Terminate), terminateTimeoutInSeconds: timeout(h.Terminate, 'Hooks.Terminate'),
+  };
+  const build = {
+    ready: state(h.Ready), readyTimeoutInSeconds: timeout(h.Ready, 'Hooks.Ready'),
+    validate: state(h.Validate), validateTimeoutInSeconds: timeout(h.Validate, 'Hooks.Validate'),
+  };
+  const any = (o: Record<string, unknown>) => Object.values(o).some((v) => v !== undefined);
+  return {
+    port: toInt(h.Port, 'Hooks.Port'),
+    microvmHooks: any(runtime) ? runtime : undefined,
+    microvmImageHooks: any(build) ? build : undefined,
+  };
+}
+
+/**
+ * True when `version` was built from exactly `config`: then an Update to `config` (typically the
+ * rollback of a failed update) needs no rebuild. Compares only what we send; a base image version
+ * the service resolved is ignored unless the user pinned one.
+ */
+export function sameConfig(config: ImageConfig, version: GetMicrovmImageVersionOutput): boolean {
+  const fromVersion: ImageConfig = {
+    description: version.description,
+    codeArtifact: version.codeArtifact,
+    baseImageArn: version.baseImageArn,
+    baseImageVersion: config.baseImageVersion === undefined ? undefined : version.baseImageVersion,
+    buildRoleArn: version.buildRoleArn,
+    logging: version.logging,
+    cpuConfigurations: version.cpuConfigurations,
+    resources: version.resources,
+    additionalOsCapabilities: version.additionalOsCapabilities,
+    environmentVariables: version.environmentVariables,
+    hooks: version.hooks,
+    egressNetworkConnectors: version.egressNetworkConnectors,
+  };
+  return canonical(normalize(config)) === canonical(normalize(fromVersion));
+}
+
+/** Folds the service's echo of defaults (empty lists and maps, disabled hooks) into "unset". */
+function normalize(c: ImageConfig): Record<string, unknown> {
+  const emptyToUndefined = (v: unknown) => {
+    if (Array.isArray(v) && v.length === 0) return undefined;
+    if (v && typeof v === 'object' && Object.keys(v).length === 0) return undefined;
+    return v;
+  };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c)) out[k] = k === 'hooks' ? normalizeHooks(v as Hooks | undefined) : emptyToUndefined(v);
+  if (out.description === '') out.description = undefined;
+  if (c.logging && 'cloudWatch' in c.logging && c.logging.cloudWatch) out.logging = { cloudWatch: { ...c.logging.cloudWatch } };
+  return out;
+}
+
+function normalizeHooks(h: Hooks | undefined): unknown {
+  if (!h) return undefined;
+  const enabled = (group: Record<string, unknown> | undefined) => {
+    if (!group) return undefined;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(group)) {
+      if (k.endsWith('TimeoutInSeconds')) continue;
+      if (v === 'ENABLED') out[k] = group[`${k}TimeoutInSeconds`];
+    }
+    return Object.keys(out).length ? out : undefined;
+  };
+  const runtime = enabled(h.microvmHooks as Record<string, unknown> | undefined);
+  const build = enabled(h.microvmImageHooks as Record<string, unknown> | undefined);
+  if (!runtime && !build) return undefined;
+  return { port: h.port, runtime, build };
+}

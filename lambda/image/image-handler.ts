@@ -1,0 +1,283 @@
+import {
+  CreateMicrovmImageCommand,
+  DeleteMicrovmImageCommand,
+  GetMicrovmImageCommand,
+  GetMicrovmImageOutput,
+  GetMicrovmImageVersionCommand,
+  LambdaMicrovmsClient,
+  ListMicrovmImageBuildsCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
+  UpdateMicrovmImageCommand,
+  paginateListMicrovms,
+  TerminateMicrovmCommand,
+} from '@aws-sdk/client-lambda-microvms';
+import { ImageAttr, ImageProps } from '../../src/private/wire';
+import {
+  IsCompleteRequest,
+  IsCompleteResponse,
+  OnEventRequest,
+  OnEventResponse,
+  Progress,
+  ProvisioningError,
+  ResourceHandler,
+} from '../shared/framework';
+import { errorMessage, isConflict, isNotFound } from '../shared/errors';
+import { log } from '../shared/log';
+import { canonical, diffTags, toBool, toInt } from '../shared/props';
+import { clientToken } from '../shared/tokens';
+import { imageConfig, sameConfig } from './image-config';
+
+type Event = OnEventRequest<ImageProps>;
+type CompleteEvent = IsCompleteRequest<ImageProps>;
+
+/** MicroVM states that hold memory and keep an image from being deleted. */
+const LIVE_STATES = new Set(['PENDING', 'RUNNING', 'SUSPENDING', 'SUSPENDED', 'TERMINATING']);
+/** How many MicroVM ids a failure message lists before it summarizes. */
+const MAX_IDS_IN_MESSAGE = 20;
+
+export interface ImageHandlerOptions {
+  /** The clock (epoch ms). Tests pass the emulator's. */
+  readonly now?: () => number;
+}
+
+/**
+ * Custom::LambdaMicroVmImage: CreateMicrovmImage / UpdateMicrovmImage and a poll until the build
+ * settles; Delete waits until the image is gone. The physical id is the image ARN.
+ */
+export class ImageHandler implements ResourceHandler<ImageProps> {
+  private readonly now: () => number;
+
+  constructor(private readonly client: LambdaMicrovmsClient, options: ImageHandlerOptions = {}) {
+    this.now = options.now ?? Date.now;
+  }
+
+  public async onEvent(event: Event): Promise<OnEventResponse> {
+    log('onEvent', { requestType: event.RequestType, logicalResourceId: event.LogicalResourceId, physicalResourceId: event.PhysicalResourceId });
+    switch (event.RequestType) {
+      case 'Create': return this.create(event);
+      case 'Update': return this.update(event);
+      case 'Delete': return this.delete(event);
+    }
+  }
+
+  public async isComplete(event: CompleteEvent): Promise<IsCompleteResponse> {
+    const progress = event.Progress!;
+    switch (progress.op) {
+      case 'create':
+      case 'update':
+        return this.isBuilt(event, progress);
+      case 'done':
+        return { IsComplete: true, Data: await this.attributes(event.PhysicalResourceId!, progress.version as string) };
+      case 'delete':
+        return this.isDeleted(event, progress);
+      default:
+        throw new Error(`unknown progress ${progress.op}`);
+    }
+  }
+
+  private deadline(props: ImageProps): number {
+    return this.now() + (toInt(props.BuildTimeoutSeconds, 'BuildTimeoutSeconds') ?? 3000) * 1000;
+  }
+
+  private async create(event: Event): Promise<OnEventResponse> {
+    const props = event.ResourceProperties;
+    let created;
+    try {
+      created = await this.client.send(new CreateMicrovmImageCommand({
+        ...imageConfig(props),
+        name: props.Name,
+        tags: props.Tags && Object.keys(props.Tags).length ? props.Tags : undefined,
+        clientToken: clientToken(128, event.StackId, event.LogicalResourceId, event.RequestId),
+      }));
+    } catch (err) {
+      if (isConflict(err)) {
+        throw new ProvisioningError(`a MicroVM image named '${props.Name}' already exists in this account and Region: ${errorMessage(err)}. ` +
+          'Image names are unique and stay reserved while an image is deleted: choose another `name`, or import the existing image with MicroVmImage.fromImageName.');
+      }
+      throw err;
+    }
+    const imageArn = created.imageArn!;
+    log('image creating', { imageArn, imageVersion: created.imageVersion });
+    return {
+      PhysicalResourceId: imageArn,
+      Progress: { op: 'create', deadline: this.deadline(props), version: created.imageVersion },
+    };
+  }
+
+  private async update(event: Event): Promise<OnEventResponse> {
+    const props = event.ResourceProperties;
+    const old = event.OldResourceProperties!;
+    const imageArn = event.PhysicalResourceId!;
+    // Names are fixed for an image's life: a new name is a new image, and CloudFormation
+    // deletes the old one once the stack update has succeeded.
+    if (props.Name !== old.Name) return this.create(event);
+
+    const { toSet, toRemove } = diffTags(old.Tags, props.Tags);
+    if (Object.keys(toSet).length) await this.client.send(new TagResourceCommand({ Resource: imageArn, Tags: toSet }));
+    if (toRemove.length) await this.client.send(new UntagResourceCommand({ Resource: imageArn, TagKeys: toRemove }));
+
+    const config = imageConfig(props);
+    const image = await this.client.send(new GetMicrovmImageCommand({ imageIdentifier: imageArn }));
+    const configChanged = canonical(config) !== canonical(imageConfig(old)) || props.CodeObjectVersion !== old.CodeObjectVersion;
+    if (!configChanged && image.latestActiveImageVersion) {
+      log('tags only: no rebuild', { imageArn });
+      return { PhysicalResourceId: imageArn, Progress: { op: 'done', deadline: 0, version: image.latestActiveImageVersion } };
+    }
+    // A rollback (or any update) back to what the latest active version was built from needs no build.
+    if (image.latestActiveImageVersion) {
+      const active = await this.client.send(new GetMicrovmImageVersionCommand({ imageIdentifier: imageArn, imageVersion: image.latestActiveImageVersion }));
+      if (sameConfig(config, active)) {
+        log('latest active version already has this configuration: no rebuild', { imageArn, imageVersion: active.imageVersion });
+        return { PhysicalResourceId: imageArn, Progress: { op: 'done', deadline: 0, version: image.latestActiveImageVersion } };
+      }
+    }
+    const updated = await this.client.send(new UpdateMicrovmImageCommand({
+      ...config,
+      imageIdentifier: imageArn,
+      clientToken: clientToken(128, event.StackId, event.LogicalResourceId, event.RequestId),
+    }));
+    log('image updating', { imageArn, imageVersion: updated.imageVersion });
+    return { PhysicalResourceId: imageArn, Progress: { op: 'update', deadline: this.deadline(props), version: updated.imageVersion } };
+  }
+
+  private async delete(event: Event): Promise<OnEventResponse> {
+    const imageArn = event.PhysicalResourceId!;
+    const props = event.ResourceProperties;
+    const progress: Progress = { op: 'delete', deadline: this.deadline(props) };
+    if (!imageArn.includes(':microvm-image:')) return { PhysicalResourceId: imageArn, Progress: { ...progress, gone: true } };
+
+    const live = await this.liveMicroVms(imageArn);
+    if (live.length && !toBool(props.TerminateMicroVmsOnDelete)) {
+      throw new ProvisioningError(`cannot delete MicroVM image ${imageArn}: ${live.length} MicroVM(s) still run from it: ${listIds(live)}. ` +
+        'Terminate them (TerminateMicrovm) and retry the delete, or set `terminateMicroVmsOnDelete: true` on the MicroVmImage to let the stack terminate them.');
+    }
+    await this.terminate(live);
+    if (!live.length) await this.requestDelete(imageArn);
+    return { PhysicalResourceId: imageArn, Progress: progress };
+  }
+
+  private async isBuilt(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+    const imageArn = event.PhysicalResourceId!;
+    const version = progress.version as string;
+    const image = await this.client.send(new GetMicrovmImageCommand({ imageIdentifier: imageArn }));
+    const failed = image.state === 'CREATE_FAILED' || image.state === 'UPDATE_FAILED' || image.latestFailedImageVersion === version;
+    if (failed) throw await this.buildFailure(event, image, version, 'failed');
+    if ((image.state === 'CREATED' || image.state === 'UPDATED') && image.latestActiveImageVersion === version) {
+      return { IsComplete: true, Data: this.data(image, version) };
+    }
+    if (this.now() > progress.deadline) throw await this.buildFailure(event, image, version, 'timed out');
+    log('waiting for build', { imageArn, state: image.state, imageVersion: version });
+    return { IsComplete: false };
+  }
+
+  /**
+   * The error for a failed (or timed-out) build: the version and each build's reason, and where
+   * the build log is. A failed Create also deletes the image first: the framework sends no Delete
+   * after a failed Create, so nothing else would.
+   */
+  private async buildFailure(event: CompleteEvent, image: GetMicrovmImageOutput, version: string, what: string): Promise<Error> {
+    const imageArn = image.imageArn!;
+    const reasons: string[] = [];
+    try {
+      const v = await this.client.send(new GetMicrovmImageVersionCommand({ imageIdentifier: imageArn, imageVersion: version }));
+      if (v.stateReason) reasons.push(`version ${version}: ${v.stateReason}`);
+      const builds = await this.client.send(new ListMicrovmImageBuildsCommand({ imageIdentifier: imageArn, imageVersion: version }));
+      for (const b of builds.items ?? []) {
+        reasons.push(`build ${b.buildId} (${b.architecture}) ${b.buildState}${b.stateReason ? `: ${b.stateReason}` : ''}`);
+      }
+    } catch (err) {
+      reasons.push(`(could not read the build details: ${errorMessage(err)})`);
+    }
+    const props = event.ResourceProperties;
+    const logs = toBool(props.Logging?.Disabled)
+      ? 'build logging is disabled'
+      : `build log: CloudWatch log group ${props.Logging?.LogGroup || `/aws/lambda-microvms/${props.Name}`}`;
+    let cleanup = '';
+    if (event.RequestType === 'Create' || (event.RequestType === 'Update' && event.OldResourceProperties?.Name !== props.Name)) {
+      try {
+        await this.requestDelete(imageArn);
+        cleanup = ' The image this deploy created was deleted.';
+      } catch (err) {
+        cleanup = ` The image this deploy created could not be deleted (${errorMessage(err)}): delete ${imageArn} by hand.`;
+      }
+    }
+    const state = `image state ${image.state}`;
+    return new ProvisioningError(`MicroVM image ${props.Name} version ${version} ${what} (${state}). ${reasons.join('; ') || 'the service gave no reason'}. ${logs}.${cleanup}`);
+  }
+
+  private async isDeleted(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+    if (progress.gone) return { IsComplete: true };
+    const imageArn = event.PhysicalResourceId!;
+    let image: GetMicrovmImageOutput;
+    try {
+      image = await this.client.send(new GetMicrovmImageCommand({ imageIdentifier: imageArn }));
+    } catch (err) {
+      if (isNotFound(err)) return { IsComplete: true };
+      throw err;
+    }
+    if (image.state === 'DELETE_FAILED') {
+      throw new ProvisioningError(`deleting MicroVM image ${imageArn} failed (state DELETE_FAILED). Retry the stack delete, or delete the image by hand.`);
+    }
+    if (image.state !== 'DELETING') {
+      // Still building, or MicroVMs were still stopping when onEvent ran: ask again.
+      const live = await this.liveMicroVms(imageArn);
+      if (!live.length) await this.requestDelete(imageArn);
+    }
+    if (this.now() > progress.deadline) {
+      throw new ProvisioningError(`MicroVM image ${imageArn} was not deleted in time (last state ${image.state}).`);
+    }
+    return { IsComplete: false };
+  }
+
+  /** DeleteMicrovmImage; already gone is success, and a refusal while a build runs is retried by isComplete. */
+  private async requestDelete(imageArn: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteMicrovmImageCommand({ imageIdentifier: imageArn }));
+    } catch (err) {
+      if (isNotFound(err)) return;
+      if (isConflict(err) || /build|progress|running/i.test(errorMessage(err))) {
+        log('delete refused for now, will retry', { imageArn, reason: errorMessage(err) });
+        return;
+      }
+      throw err;
+    }
+  }
+
+  private async liveMicroVms(imageArn: string): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const page of paginateListMicrovms({ client: this.client }, { imageIdentifier: imageArn })) {
+      for (const vm of page.items ?? []) if (vm.imageArn === imageArn && LIVE_STATES.has(vm.state!)) ids.push(vm.microvmId!);
+    }
+    return ids;
+  }
+
+  private async terminate(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      try {
+        await this.client.send(new TerminateMicrovmCommand({ microvmIdentifier: id }));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+  }
+
+  private async attributes(imageArn: string, version: string): Promise<Record<string, string>> {
+    const image = await this.client.send(new GetMicrovmImageCommand({ imageIdentifier: imageArn }));
+    return this.data(image, version);
+  }
+
+  private data(image: GetMicrovmImageOutput, version: string): Record<string, string> {
+    return {
+      [ImageAttr.IMAGE_ARN]: image.imageArn!,
+      [ImageAttr.IMAGE_NAME]: image.name!,
+      [ImageAttr.IMAGE_VERSION]: version,
+      [ImageAttr.LATEST_ACTIVE_IMAGE_VERSION]: image.latestActiveImageVersion ?? '',
+    };
+  }
+}
+
+function listIds(ids: string[]): string {
+  const shown = ids.slice(0, MAX_IDS_IN_MESSAGE).join(', ');
+  return ids.length > MAX_IDS_IN_MESSAGE ? `${shown} and ${ids.length - MAX_IDS_IN_MESSAGE} more` : shown;
+}

@@ -1,0 +1,39 @@
+import { Aws, Token } from 'aws-cdk-lib';
+import { checkPattern } from './private/validation';
+
+/**
+ * The Lambda-managed MicroVM base image a MicroVM image is built on (not your Dockerfile's `FROM`).
+ */
+export class BaseImage {
+  /** The current Amazon Linux 2023 managed base image, latest version. */
+  public static readonly AL2023 = BaseImage.managed('al2023-1');
+
+  /**
+   * A Lambda-managed base image by name, such as `al2023-1`.
+   *
+   * @param version pin a base image version. Leave it out to build on the latest version: the
+   * library then never sends a version, because the service rejects its own resolved version
+   * echoed back on update.
+   */
+  public static managed(name: string, version?: string): BaseImage {
+    checkPattern('BaseImage.managed name', name, /^[a-zA-Z0-9-_]+$/, 1, 64, 'use a name that ListManagedMicrovmImages returns, such as al2023-1');
+    return new BaseImage(`arn:${Aws.PARTITION}:lambda:${Aws.REGION}:aws:microvm-image:${name}`, version);
+  }
+
+  /** A base image by ARN. */
+  public static fromArn(arn: string, version?: string): BaseImage {
+    if (!Token.isUnresolved(arn) && !/^arn:[a-z0-9-]+:lambda:[a-z0-9-]*:[a-z0-9]*:microvm-image:[a-zA-Z0-9-_]+$/.test(arn)) {
+      throw new Error(`BaseImage.fromArn: '${arn}' is not a MicroVM image ARN (arn:aws:lambda:<region>:aws:microvm-image:<name>): pass the imageArn that ListManagedMicrovmImages returns`);
+    }
+    return new BaseImage(arn, version);
+  }
+
+  private constructor(
+    /** The base image ARN. */
+    public readonly imageArn: string,
+    /** The pinned version, if any. */
+    public readonly version?: string,
+  ) {
+    checkPattern('base image version', version, /^[^\s]+$/, 1, 2048, 'pass a version from ListManagedMicrovmImageVersions, or none for the latest');
+  }
+}

@@ -1,0 +1,464 @@
+import {
+  ArnFormat,
+  CustomResource,
+  Duration,
+  IResource,
+  Lazy,
+  Names,
+  RemovalPolicy,
+  Resource,
+  Size,
+  Stack,
+  TagManager,
+  TagType,
+  ITaggable,
+  Token,
+  Annotations,
+  SizeRoundingBehavior,
+} from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { BaseImage } from './base-image';
+import { MicroVmCode } from './code';
+import { MicroVmArchitecture, OsCapability } from './enums';
+import { HookOptions, MicroVmHooks } from './hooks';
+import { MicroVmLogging } from './logging';
+import { managedConnectorsArn } from './private/arns';
+import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
+import { checkMaxItems, checkOneOf, checkPattern, checkRange } from './private/validation';
+import { HookWire, HooksWire, ImageAttr, ImageProps, LoggingWire, ResourceType } from './private/wire';
+
+/** The memory sizes the service offers (baseline; peak is four times). */
+const MEMORY_TIERS_MIB = [512, 1024, 2048, 4096, 8192];
+const NAME_PATTERN = /^[a-zA-Z0-9-_]+$/;
+const DEFAULT_BUILD_TIMEOUT = Duration.minutes(50);
+/** CloudFormation gives a custom resource one hour; the handler must report before that. */
+const MAX_BUILD_TIMEOUT = PROVIDER_TOTAL_TIMEOUT.minus(Duration.minutes(5));
+const DEFAULT_BUILD_HOOK_TIMEOUT = Duration.seconds(30);
+const DEFAULT_RUNTIME_HOOK_TIMEOUT = Duration.seconds(1);
+
+/** A MicroVM image, created here or imported. */
+export interface IMicroVmImage extends IResource, lambda.IMicrovmImageRef {
+  /**
+   * The image ARN.
+   * @attribute
+   */
+  readonly imageArn: string;
+  /**
+   * The image name.
+   * @attribute
+   */
+  readonly imageName: string;
+
+  /** Grants `actions` on this image (and its versions) to `grantee`. */
+  grant(grantee: iam.IGrantable, ...actions: string[]): iam.Grant;
+
+  /** Grants reading the image, its versions and builds. */
+  grantRead(grantee: iam.IGrantable): iam.Grant;
+
+  /**
+   * Grants RunMicrovm from this image, lambda:PassNetworkConnector on the connectors it uses,
+   * and iam:PassRole on exactly `executionRole` when given.
+   */
+  grantRun(grantee: iam.IGrantable, executionRole?: iam.IRole): iam.Grant;
+}
+
+/** What an image is imported by. */
+export interface MicroVmImageAttributes {
+  /**
+   * The image ARN.
+   * @default - built from `imageName` in the stack's account and Region
+   */
+  readonly imageArn?: string;
+  /**
+   * The image name.
+   * @default - read from `imageArn`
+   */
+  readonly imageName?: string;
+  /**
+   * Egress network connectors the image uses, for grantRun.
+   * @default - none
+   */
+  readonly egressConnectors?: lambda.INetworkConnectorRef[];
+}
+
+/** Actions that read an image. */
+const READ_ACTIONS = [
+  'lambda:GetMicrovmImage',
+  'lambda:GetMicrovmImageVersion',
+  'lambda:ListMicrovmImageVersions',
+  'lambda:GetMicrovmImageBuild',
+  'lambda:ListMicrovmImageBuilds',
+  'lambda:ListTags',
+];
+
+
+/** Shared by created and imported images. */
+export abstract class MicroVmImageBase extends Resource implements IMicroVmImage {
+  public abstract readonly imageArn: string;
+  public abstract readonly imageName: string;
+  /** The egress connectors the image uses. */
+  protected abstract readonly connectorArns: string[];
+
+  public get microvmImageRef(): lambda.MicrovmImageReference {
+    return { imageArn: this.imageArn };
+  }
+
+  public grant(grantee: iam.IGrantable, ...actions: string[]): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions,
+      // The image and its version-qualified ARNs (<image arn>:<version>).
+      resourceArns: [this.imageArn, `${this.imageArn}:*`],
+    });
+  }
+
+  public grantRead(grantee: iam.IGrantable): iam.Grant {
+    return this.grant(grantee, ...READ_ACTIONS);
+  }
+
+  public grantRun(grantee: iam.IGrantable, executionRole?: iam.IRole): iam.Grant {
+    const grant = this.grant(grantee, 'lambda:RunMicrovm');
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['lambda:PassNetworkConnector'],
+      // Every RunMicrovm passes the AWS-managed ingress/egress connectors (account `aws`), plus ours.
+      resourceArns: [managedConnectorsArn(this), ...this.connectorArns],
+    });
+    if (executionRole) {
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['iam:PassRole'],
+        resourceArns: [executionRole.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' } },
+      });
+    }
+    return grant;
+  }
+}
+
+/** Properties of a MicroVmImage. */
+export interface MicroVmImageProps {
+  /**
+   * The code: a zip with a Dockerfile at its root.
+   */
+  readonly code: MicroVmCode;
+  /**
+   * The image name: 1-64 letters, digits, hyphens and underscores, unique in the account and
+   * Region. Names stay reserved while an image is deleted, so changing it replaces the image.
+   * @default - a stable name derived from the construct path (never from content)
+   */
+  readonly imageName?: string;
+  /**
+   * A description.
+   * @default - none
+   */
+  readonly description?: string;
+  /**
+   * The Lambda-managed base image.
+   * @default BaseImage.AL2023
+   */
+  readonly baseImage?: BaseImage;
+  /**
+   * The role the build assumes (trusted by lambda.amazonaws.com with sts:TagSession).
+   * @default - a role that may read only the code object and write only the image's log group
+   */
+  readonly buildRole?: iam.IRole;
+  /**
+   * Build and runtime logging.
+   * @default MicroVmLogging.cloudWatch() with a log group owned by this construct
+   */
+  readonly logging?: MicroVmLogging;
+  /**
+   * Baseline memory: 512 MiB, 1, 2, 4 or 8 GiB (vCPUs scale with it; peak is four times).
+   * @default Size.gibibytes(2)
+   */
+  readonly memory?: Size;
+  /**
+   * The CPU architecture.
+   * @default MicroVmArchitecture.ARM_64
+   */
+  readonly architecture?: MicroVmArchitecture;
+  /**
+   * Additional Linux capabilities.
+   * @default - none
+   */
+  readonly osCapabilities?: OsCapability[];
+  /**
+   * Environment variables, burnt into the snapshot at build time (at most 50).
+   * @default - none
+   */
+  readonly environment?: { [key: string]: string };
+  /**
+   * Lifecycle hooks.
+   * @default - no hooks
+   */
+  readonly hooks?: MicroVmHooks;
+  /**
+   * Egress network connectors available to the MicroVMs at run time (the API takes at most one).
+   * @default - the AWS-managed internet egress
+   */
+  readonly egressConnectors?: lambda.INetworkConnectorRef[];
+  /**
+   * Tags on the image. `Tags.of()` works too.
+   * @default - none
+   */
+  readonly tags?: { [key: string]: string };
+  /**
+   * What happens to the image when it leaves the stack.
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * How long a deploy waits for a build before failing with the build's state and reasons.
+   * At most 55 minutes: CloudFormation gives a custom resource one hour.
+   * @default Duration.minutes(50)
+   */
+  readonly buildTimeout?: Duration;
+  /**
+   * When the stack deletes the image while MicroVMs still run from it: true terminates them;
+   * false fails the delete with a message that lists them.
+   * @default false
+   */
+  readonly terminateMicroVmsOnDelete?: boolean;
+}
+
+/**
+ * A Lambda MicroVM image: built from a Dockerfile zip on a Lambda-managed base image. Every
+ * deploy that changes its configuration builds a new image version; the deploy waits for the
+ * build and fails with the service's reasons if it fails.
+ *
+ * @resource Custom::LambdaMicroVmImage
+ */
+export class MicroVmImage extends MicroVmImageBase implements ITaggable {
+  /** Imports an image by ARN. */
+  public static fromImageArn(scope: Construct, id: string, imageArn: string): IMicroVmImage {
+    return MicroVmImage.fromImageAttributes(scope, id, { imageArn });
+  }
+
+  /** Imports an image by name, in the stack's account and Region. */
+  public static fromImageName(scope: Construct, id: string, imageName: string): IMicroVmImage {
+    return MicroVmImage.fromImageAttributes(scope, id, { imageName });
+  }
+
+  /** Imports an image. */
+  public static fromImageAttributes(scope: Construct, id: string, attrs: MicroVmImageAttributes): IMicroVmImage {
+    if (!attrs.imageArn && !attrs.imageName) {
+      throw new Error(`MicroVmImage.fromImageAttributes(${id}): pass imageArn or imageName`);
+    }
+    const stack = Stack.of(scope);
+    const imageArn = attrs.imageArn ?? stack.formatArn({
+      service: 'lambda',
+      resource: 'microvm-image',
+      resourceName: attrs.imageName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const imageName = attrs.imageName ?? stack.splitArn(imageArn, ArnFormat.COLON_RESOURCE_NAME).resourceName!;
+    class Import extends MicroVmImageBase {
+      public readonly imageArn = imageArn;
+      public readonly imageName = imageName;
+      protected readonly connectorArns = (attrs.egressConnectors ?? []).map((c) => c.networkConnectorRef.networkConnectorArn);
+    }
+    return new Import(scope, id, { environmentFromArn: imageArn });
+  }
+
+  public readonly imageArn: string;
+  public readonly imageName: string;
+  /**
+   * The image version this deploy produced (or kept, when nothing changed).
+   * @attribute
+   */
+  public readonly imageVersion: string;
+  /**
+   * The image's latest active version.
+   * @attribute
+   */
+  public readonly latestActiveImageVersion: string;
+  /** The build role. */
+  public readonly buildRole: iam.IRole;
+  /** The log group, when this image logs to CloudWatch. */
+  public readonly logGroup?: logs.ILogGroup;
+  public readonly tags: TagManager;
+  protected readonly connectorArns: string[];
+
+  private readonly environment: { [key: string]: string };
+  private readonly resource: CustomResource;
+
+  constructor(scope: Construct, id: string, props: MicroVmImageProps) {
+    super(scope, id);
+    const name = props.imageName ?? Names.uniqueResourceName(this, { maxLength: 64, separator: '-' });
+    validateProps(this, props, name);
+
+    this.tags = new TagManager(TagType.MAP, ResourceType.IMAGE, props.tags);
+    this.environment = { ...props.environment };
+    this.connectorArns = (props.egressConnectors ?? []).map((c) => c.networkConnectorRef.networkConnectorArn);
+    const stack = Stack.of(this);
+    const arn = stack.formatArn({ service: 'lambda', resource: 'microvm-image', resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+
+    const logging = props.logging ?? MicroVmLogging.cloudWatch();
+    if (!logging.isDisabled) {
+      this.logGroup = logging.logGroup ?? new logs.LogGroup(this, 'Logs', {
+        retention: logs.RetentionDays.ONE_MONTH,
+        removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
+      });
+    }
+    this.buildRole = props.buildRole ?? this.createBuildRole(arn);
+    const code = props.code.bind(this, props.buildRole ? undefined : this.buildRole);
+    if (!props.buildRole && this.logGroup) {
+      this.buildRole.addToPrincipalPolicy(new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn, `${this.logGroup.logGroupArn}:log-stream:*`],
+      }));
+    }
+
+    const provider = MicroVmsProvider.getOrCreate(this, 'image', 'MicroVM images');
+    const wire: ImageProps = {
+      Name: name,
+      Description: props.description,
+      CodeUri: code.uri,
+      CodeObjectVersion: code.objectVersion,
+      BaseImageArn: (props.baseImage ?? BaseImage.AL2023).imageArn,
+      BaseImageVersion: (props.baseImage ?? BaseImage.AL2023).version,
+      BuildRoleArn: this.buildRole.roleArn,
+      Logging: renderLogging(logging, this.logGroup),
+      MemoryMiB: String((props.memory ?? Size.gibibytes(2)).toMebibytes()),
+      Architecture: (props.architecture ?? MicroVmArchitecture.ARM_64).name,
+      OsCapabilities: props.osCapabilities?.map((c) => c.name),
+      Environment: Lazy.any({ produce: () => (Object.keys(this.environment).length ? this.environment : undefined) }) as any,
+      Hooks: props.hooks ? renderHooks(props.hooks) : undefined,
+      EgressConnectors: this.connectorArns.length ? this.connectorArns : undefined,
+      Tags: Lazy.any({ produce: () => this.tags.renderTags() }) as any,
+      BuildTimeoutSeconds: String((props.buildTimeout ?? DEFAULT_BUILD_TIMEOUT).toSeconds()),
+      TerminateMicroVmsOnDelete: props.terminateMicroVmsOnDelete ? 'true' : undefined,
+    };
+    this.resource = new CustomResource(this, 'Resource', {
+      serviceToken: provider.serviceToken,
+      resourceType: ResourceType.IMAGE,
+      properties: wire as any,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
+      serviceTimeout: PROVIDER_TOTAL_TIMEOUT,
+    });
+    provider.grantFor(this.resource, this.providerStatements(arn, props));
+
+    this.imageArn = this.resource.getAttString(ImageAttr.IMAGE_ARN);
+    this.imageName = this.resource.getAttString(ImageAttr.IMAGE_NAME);
+    this.imageVersion = this.resource.getAttString(ImageAttr.IMAGE_VERSION);
+    this.latestActiveImageVersion = this.resource.getAttString(ImageAttr.LATEST_ACTIVE_IMAGE_VERSION);
+  }
+
+  /** Adds an environment variable (burnt into the snapshot at build time). */
+  public addEnvironment(key: string, value: string): this {
+    checkPattern('environment variable name', key, /^[^\s]+$/, 1, 256, 'use a name without whitespace');
+    checkPattern(`environment variable ${key}`, value, /^[\s\S]*$/, 0, 4096, 'keep values to 4096 characters or pass larger data another way');
+    this.environment[key] = value;
+    checkMaxItems('environment', Object.keys(this.environment), 50, 'the service takes at most 50 variables: merge some');
+    return this;
+  }
+
+  private createBuildRole(imageArn: string): iam.Role {
+    const stack = Stack.of(this);
+    const role = new iam.Role(this, 'BuildRole', {
+      description: 'Builds a Lambda MicroVM image (cdk-lambda-microvms)',
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com', {
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: { 'aws:SourceArn': imageArn },
+        },
+      }),
+    });
+    role.assumeRolePolicy!.addStatements(new iam.PolicyStatement({
+      actions: ['sts:TagSession'],
+      principals: [new iam.ServicePrincipal('lambda.amazonaws.com')],
+      conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+    }));
+    return role;
+  }
+
+  /** The provider may manage exactly this image, and pass exactly its build role. */
+  private providerStatements(imageArn: string, props: MicroVmImageProps): iam.PolicyStatement[] {
+    const statements = [
+      new iam.PolicyStatement({
+        actions: [
+          'lambda:GetMicrovmImage', 'lambda:UpdateMicrovmImage', 'lambda:DeleteMicrovmImage',
+          'lambda:GetMicrovmImageVersion', 'lambda:ListMicrovmImageBuilds',
+          'lambda:TagResource', 'lambda:UntagResource', 'lambda:ListTags',
+          ...(props.terminateMicroVmsOnDelete ? ['lambda:TerminateMicrovm'] : []),
+        ],
+        resources: [imageArn, `${imageArn}:*`],
+      }),
+      new iam.PolicyStatement({
+        // CreateMicrovmImage and ListMicrovms have no resource type in IAM: they cannot be
+        // scoped to an ARN. ListMicrovms is filtered by this image in the call.
+        actions: ['lambda:CreateMicrovmImage', 'lambda:ListMicrovms'],
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: [this.buildRole.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' } },
+      }),
+    ];
+    if (this.connectorArns.length) {
+      statements.push(new iam.PolicyStatement({ actions: ['lambda:PassNetworkConnector'], resources: this.connectorArns }));
+    }
+    return statements;
+  }
+}
+
+function renderLogging(logging: MicroVmLogging, logGroup?: logs.ILogGroup): LoggingWire {
+  if (logging.isDisabled) return { Disabled: 'true' };
+  return { LogGroup: logGroup?.logGroupName, LogStream: logging.logStream };
+}
+
+function renderHooks(h: MicroVmHooks): HooksWire {
+  const hook = (o: HookOptions | undefined, dflt: Duration): HookWire | undefined =>
+    (o ? { TimeoutSeconds: String((o.timeout ?? dflt).toSeconds()) } : undefined);
+  return {
+    Port: String(h.port),
+    Ready: hook(h.ready, DEFAULT_BUILD_HOOK_TIMEOUT),
+    Validate: hook(h.validate, DEFAULT_BUILD_HOOK_TIMEOUT),
+    Run: hook(h.run, DEFAULT_RUNTIME_HOOK_TIMEOUT),
+    Resume: hook(h.resume, DEFAULT_RUNTIME_HOOK_TIMEOUT),
+    Suspend: hook(h.suspend, DEFAULT_RUNTIME_HOOK_TIMEOUT),
+    Terminate: hook(h.terminate, DEFAULT_RUNTIME_HOOK_TIMEOUT),
+  };
+}
+
+function validateProps(scope: Construct, props: MicroVmImageProps, name: string): void {
+  checkPattern('imageName', name, NAME_PATTERN, 1, 64, 'use letters, digits, hyphens and underscores only');
+  if (props.memory) {
+    const mib = props.memory.toMebibytes({ rounding: SizeRoundingBehavior.NONE });
+    if (!Token.isUnresolved(mib)) checkOneOf('memory (MiB)', mib, MEMORY_TIERS_MIB, 'pick one of the service tiers, e.g. Size.gibibytes(2)');
+  }
+  const env = props.environment ?? {};
+  checkMaxItems('environment', Object.keys(env), 50, 'the service takes at most 50 variables: merge some');
+  for (const [k, v] of Object.entries(env)) {
+    checkPattern('environment variable name', k, /^[^\s]+$/, 1, 256, 'use a name without whitespace');
+    checkPattern(`environment variable ${k}`, v, /^[\s\S]*$/, 0, 4096, 'keep values to 4096 characters or pass larger data another way');
+  }
+  if (props.hooks) {
+    const h = props.hooks;
+    checkRange('hooks.port', h.port, 1, 65535, 'use the port your hook server listens on');
+    for (const [hookName, o] of Object.entries({ ready: h.ready, validate: h.validate })) {
+      if (o?.timeout) checkRange(`hooks.${hookName}.timeout (seconds)`, o.timeout.toSeconds(), 1, 3600, 'build hooks wait from 1 second to 1 hour');
+    }
+    for (const [hookName, o] of Object.entries({ run: h.run, resume: h.resume, suspend: h.suspend, terminate: h.terminate })) {
+      if (o?.timeout) checkRange(`hooks.${hookName}.timeout (seconds)`, o.timeout.toSeconds(), 1, 60, 'runtime hooks wait from 1 to 60 seconds');
+    }
+  }
+  checkMaxItems('egressConnectors', props.egressConnectors, 1, 'the MicroVMs API takes one egress connector per image: pass more to each MicroVmFleet instead');
+  if (props.buildTimeout && !Token.isUnresolved(props.buildTimeout.toSeconds())) {
+    const seconds = props.buildTimeout.toSeconds();
+    if (seconds < 60 || seconds > MAX_BUILD_TIMEOUT.toSeconds()) {
+      throw new Error(`buildTimeout must be from 1 to ${MAX_BUILD_TIMEOUT.toMinutes()} minutes, got ${props.buildTimeout.toHumanString()}: ` +
+        'CloudFormation waits at most one hour for a custom resource, and the handler reports before that');
+    }
+  }
+  if (props.hooks && (props.hooks.run || props.hooks.resume || props.hooks.suspend || props.hooks.terminate) && !props.hooks.ready) {
+    // A warning, not an error: the service documents the rule but enforces it only at build time.
+    Annotations.of(scope).addWarningV2('cdk-lambda-microvms:hooks-need-ready',
+      'hooks: runtime hooks are configured without the ready build hook; the service requires /ready whenever hooks are used: add `ready: {}`');
+  }
+}
