@@ -26,9 +26,11 @@ import { MicroVmArchitecture, OsCapability } from './enums';
 import { HookOptions, MicroVmHooks } from './hooks';
 import { MicroVmLogging } from './logging';
 import { managedConnectorsArn } from './private/arns';
+import { acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { checkMaxItems, checkOneOf, checkPattern, checkRange } from './private/validation';
-import { HookWire, HooksWire, ImageAttr, ImageProps, LoggingWire, ResourceType } from './private/wire';
+import { HookWire, HooksWire, ImageAttr, ImageProps, ImageVersionRetentionWire, LoggingWire, ResourceType } from './private/wire';
+import { MicroVmImageVersion } from './image-version';
 
 /** The memory sizes the service offers (baseline; peak is four times). */
 const MEMORY_TIERS_MIB = [512, 1024, 2048, 4096, 8192];
@@ -223,6 +225,13 @@ export interface MicroVmImageProps {
    * @default false
    */
   readonly terminateMicroVmsOnDelete?: boolean;
+  /**
+   * Keep at most this many versions (1 to 50; the service allows 50 per image): each update deletes
+   * the oldest beyond the count, never the latest active one, one that MicroVMs not TERMINATED run
+   * from, or one pinned by a MicroVmImageVersion (including `currentVersion`).
+   * @default - keep every version
+   */
+  readonly keepVersions?: number;
 }
 
 /**
@@ -285,6 +294,7 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
 
   private readonly environment: { [key: string]: string };
   private readonly resource: CustomResource;
+  private _currentVersion?: MicroVmImageVersion;
 
   constructor(scope: Construct, id: string, props: MicroVmImageProps) {
     super(scope, id);
@@ -314,7 +324,7 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
     }
 
     const provider = MicroVmsProvider.getOrCreate(this, 'image', 'MicroVM images');
-    const wire: ImageProps = {
+    const wire: ImageProps & ImageVersionRetentionWire = {
       Name: name,
       Description: props.description,
       CodeUri: code.uri,
@@ -332,6 +342,7 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
       Tags: Lazy.any({ produce: () => this.tags.renderTags() }) as any,
       BuildTimeoutSeconds: String((props.buildTimeout ?? DEFAULT_BUILD_TIMEOUT).toSeconds()),
       TerminateMicroVmsOnDelete: props.terminateMicroVmsOnDelete ? 'true' : undefined,
+      KeepVersions: props.keepVersions !== undefined ? String(props.keepVersions) : undefined,
     };
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: provider.serviceToken,
@@ -340,12 +351,29 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
       removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
       serviceTimeout: PROVIDER_TOTAL_TIMEOUT,
     });
-    provider.grantFor(this.resource, this.providerStatements(arn, props));
+    const policy = provider.grantFor(this.resource, this.providerStatements(arn, props));
+    acknowledgeWildcards(policy, 'CreateMicrovmImage and ListMicrovms have no IAM resource type, so only * matches them; the other statements are scoped to this image and its versions (<image arn>:*).',
+      '*', `${arn}:*`);
+    if (this.logGroup && !props.buildRole) {
+      acknowledgeWildcards(this.buildRole, 'The service names the build log streams: the statement is scoped to this image\'s own log group.',
+        `${this.logGroup.logGroupArn}:log-stream:*`);
+    }
 
     this.imageArn = this.resource.getAttString(ImageAttr.IMAGE_ARN);
     this.imageName = this.resource.getAttString(ImageAttr.IMAGE_NAME);
     this.imageVersion = this.resource.getAttString(ImageAttr.IMAGE_VERSION);
     this.latestActiveImageVersion = this.resource.getAttString(ImageAttr.LATEST_ACTIVE_IMAGE_VERSION);
+  }
+
+  /**
+   * The version this deploy produced, as a MicroVmImageVersion (created on first use): ACTIVE and
+   * pinned against `keepVersions` pruning. When a deploy builds a new version, the stack adopts
+   * the new one and, after the update succeeded, releases the old one (retained: `keepVersions`
+   * prunes it on a later update).
+   */
+  public get currentVersion(): MicroVmImageVersion {
+    this._currentVersion ??= new MicroVmImageVersion(this, 'CurrentVersion', { image: this });
+    return this._currentVersion;
   }
 
   /** Adds an environment variable (burnt into the snapshot at build time). */
@@ -385,6 +413,7 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
           'lambda:GetMicrovmImageVersion', 'lambda:ListMicrovmImageBuilds',
           'lambda:TagResource', 'lambda:UntagResource', 'lambda:ListTags',
           ...(props.terminateMicroVmsOnDelete ? ['lambda:TerminateMicrovm'] : []),
+          ...(props.keepVersions !== undefined ? ['lambda:ListMicrovmImageVersions', 'lambda:DeleteMicrovmImageVersion'] : []),
         ],
         resources: [imageArn, `${imageArn}:*`],
       }),
@@ -448,6 +477,7 @@ function validateProps(scope: Construct, props: MicroVmImageProps, name: string)
       if (o?.timeout) checkRange(`hooks.${hookName}.timeout (seconds)`, o.timeout.toSeconds(), 1, 60, 'runtime hooks wait from 1 to 60 seconds');
     }
   }
+  checkRange('keepVersions', props.keepVersions, 1, 50, 'an image has at most 50 versions; leave keepVersions unset to keep them all');
   checkMaxItems('egressConnectors', props.egressConnectors, 1, 'the MicroVMs API takes one egress connector per image: pass more to each MicroVmFleet instead');
   if (props.buildTimeout && !Token.isUnresolved(props.buildTimeout.toSeconds())) {
     const seconds = props.buildTimeout.toSeconds();

@@ -3,4 +3,7 @@ export * from './code';
 export * from './enums';
 export * from './hooks';
 export * from './image';
+export * from './image-version';
 export * from './logging';
+export * from './managed-connectors';
+export * from './network-connector';

@@ -74,3 +74,122 @@ export const ImageAttr = {
   IMAGE_VERSION: 'ImageVersion',
   LATEST_ACTIVE_IMAGE_VERSION: 'LatestActiveImageVersion',
 } as const;
+
+/** Properties of Custom::LambdaNetworkConnector. */
+export interface NetworkConnectorProps {
+  /** Changing it replaces the connector. */
+  readonly Name: string;
+  /** 1 to 16 subnet ids. */
+  readonly SubnetIds: string[];
+  /** 0 to 5 security group ids. */
+  readonly SecurityGroupIds?: string[];
+  /** IPv4 | DualStack. */
+  readonly NetworkProtocol: string;
+  /** The one compute type the connector serves: MicroVm. */
+  readonly ComputeType: string;
+  readonly OperatorRoleArn?: string;
+  readonly Tags?: Record<string, string>;
+  /** The handler's own deadline for a create, update or delete to settle, in seconds. */
+  readonly TimeoutSeconds: string;
+}
+
+/** Attributes (Fn::GetAtt) of Custom::LambdaNetworkConnector. */
+export const NetworkConnectorAttr = {
+  NETWORK_CONNECTOR_ARN: 'NetworkConnectorArn',
+  NETWORK_CONNECTOR_ID: 'NetworkConnectorId',
+  NETWORK_CONNECTOR_NAME: 'NetworkConnectorName',
+} as const;
+
+/** Properties of Custom::LambdaMicroVmImageVersion. */
+export interface ImageVersionProps {
+  /** The image ARN. A different image is a new physical resource. */
+  readonly ImageArn: string;
+  /** The version, e.g. `2.0`. A different version is a new physical resource. */
+  readonly ImageVersion: string;
+  /** ACTIVE | INACTIVE: changed in place with UpdateMicrovmImageVersion. */
+  readonly Status: string;
+  /**
+   * 'destroy' | 'retain': what Delete does to the version. Carried as a property, not as the
+   * CloudFormation DeletionPolicy: the handler must see every Delete to release its pin tag.
+   */
+  readonly RemovalPolicy: string;
+}
+
+/** Attributes (Fn::GetAtt) of Custom::LambdaMicroVmImageVersion. */
+export const ImageVersionAttr = {
+  IMAGE_ARN: 'ImageArn',
+  IMAGE_VERSION: 'ImageVersion',
+  IMAGE_VERSION_ARN: 'ImageVersionArn',
+  VERSION_STATE: 'VersionState',
+  VERSION_STATUS: 'VersionStatus',
+  /** Comma-separated, one per build (architecture, chipset generation). */
+  BUILD_IDS: 'BuildIds',
+  /** The largest across the version's builds, in bytes. */
+  MEMORY_SNAPSHOT_SIZE_BYTES: 'MemorySnapshotSizeBytes',
+  DISK_SNAPSHOT_SIZE_BYTES: 'DiskSnapshotSizeBytes',
+  CODE_INSTALL_SIZE_BYTES: 'CodeInstallSizeBytes',
+} as const;
+
+/**
+ * Image tags that pin versions against pruning: `<prefix><version>:<pinner hash>` =
+ * `<stack name>/<logical id>`, one per MicroVmImageVersion resource. The image handler's own tag
+ * diff only touches the keys in the user's tags, so these survive image updates.
+ */
+export const PIN_TAG_PREFIX = 'cdk-lambda-microvms:pinned:';
+
+/** Added to Custom::LambdaMicroVmImage: prune the oldest versions beyond this count on each update. */
+export interface ImageVersionRetentionWire {
+  /** 1 to 50; absent keeps every version. */
+  readonly KeepVersions?: string;
+}
+
+/** `idlePolicy` of a MicroVmFleet: all three fields, as the API requires. */
+export interface FleetIdlePolicyWire {
+  readonly MaxIdleSeconds: string;
+  readonly SuspendedSeconds: string;
+  readonly AutoResume: string;
+}
+
+/** Properties of Custom::LambdaMicroVmFleet. */
+export interface FleetProps {
+  readonly ImageArn: string;
+  /** Empty: the image's latest active version, resolved at each deploy. */
+  readonly ImageVersion?: string;
+  readonly DesiredCount: string;
+  readonly ExecutionRoleArn?: string;
+  readonly IngressConnectors?: string[];
+  readonly EgressConnectors?: string[];
+  readonly IdlePolicy?: FleetIdlePolicyWire;
+  readonly MaximumDurationSeconds: string;
+  readonly Logging?: LoggingWire;
+  /** Inline /run payload (not secret: it is in the template). */
+  readonly RunHookPayload?: string;
+  /** A Secrets Manager secret whose SecretString is the /run payload, read at deploy time. */
+  readonly RunHookPayloadSecretArn?: string;
+  /** 'ROLLING' or 'REPLACE_ALL'. */
+  readonly UpdatePolicy: string;
+  /** ROLLING: replacements in flight at once. */
+  readonly BatchSize?: string;
+  /** 'true': suspend each instance once RUNNING (a warm pool). */
+  readonly SuspendAfterLaunch?: string;
+  /** RunMicrovm calls per second. */
+  readonly LaunchRate: string;
+  /** The DynamoDB inventory table. */
+  readonly TableName: string;
+  /** The handler's own deadline for one deploy, in seconds. */
+  readonly TimeoutSeconds: string;
+}
+
+/** Attributes (Fn::GetAtt) of Custom::LambdaMicroVmFleet. */
+export const FleetAttr = {
+  FLEET_ID: 'FleetId',
+  IMAGE_VERSION: 'ImageVersion',
+  INSTANCE_COUNT: 'InstanceCount',
+  /** Comma-separated, in slot order; empty above FLEET_ATTRIBUTE_MAX_INSTANCES. */
+  INSTANCE_IDS: 'InstanceIds',
+  /** Comma-separated, in slot order; empty above FLEET_ATTRIBUTE_MAX_INSTANCES. */
+  ENDPOINTS: 'Endpoints',
+} as const;
+
+/** Up to this many instances, ids and endpoints are attributes (they fit CloudFormation's 4 KB response). */
+export const FLEET_ATTRIBUTE_MAX_INSTANCES = 10;
