@@ -12,7 +12,8 @@ import {
   paginateListMicrovms,
   TerminateMicrovmCommand,
 } from '@aws-sdk/client-lambda-microvms';
-import { ImageAttr, ImageProps } from '../../src/private/wire';
+import { ImageAttr, ImageProps, ImageVersionRetentionWire } from '../../src/private/wire';
+import { pruneImageVersions } from '../image-version/prune';
 import {
   IsCompleteRequest,
   IsCompleteResponse,
@@ -22,7 +23,7 @@ import {
   ProvisioningError,
   ResourceHandler,
 } from '../shared/framework';
-import { errorMessage, isConflict, isNotFound } from '../shared/errors';
+import { errorMessage, errorName, isConflict, isNotFound } from '../shared/errors';
 import { log } from '../shared/log';
 import { canonical, diffTags, toBool, toInt } from '../shared/props';
 import { clientToken } from '../shared/tokens';
@@ -68,6 +69,7 @@ export class ImageHandler implements ResourceHandler<ImageProps> {
       case 'update':
         return this.isBuilt(event, progress);
       case 'done':
+        await this.pruneVersions(event, progress.version as string);
         return { IsComplete: true, Data: await this.attributes(event.PhysicalResourceId!, progress.version as string) };
       case 'delete':
         return this.isDeleted(event, progress);
@@ -164,6 +166,7 @@ export class ImageHandler implements ResourceHandler<ImageProps> {
     const failed = image.state === 'CREATE_FAILED' || image.state === 'UPDATE_FAILED' || image.latestFailedImageVersion === version;
     if (failed) throw await this.buildFailure(event, image, version, 'failed');
     if ((image.state === 'CREATED' || image.state === 'UPDATED') && image.latestActiveImageVersion === version) {
+      await this.pruneVersions(event, version);
       return { IsComplete: true, Data: this.data(image, version) };
     }
     if (this.now() > progress.deadline) throw await this.buildFailure(event, image, version, 'timed out');
@@ -196,8 +199,10 @@ export class ImageHandler implements ResourceHandler<ImageProps> {
     let cleanup = '';
     if (event.RequestType === 'Create' || (event.RequestType === 'Update' && event.OldResourceProperties?.Name !== props.Name)) {
       try {
-        await this.requestDelete(imageArn);
-        cleanup = ' The image this deploy created was deleted.';
+        const refusal = await this.requestDelete(imageArn);
+        cleanup = refusal === undefined
+          ? ' The image this deploy created was deleted.'
+          : ` The image this deploy created could not be deleted yet (${refusal}): delete ${imageArn} once its build stopped.`;
       } catch (err) {
         cleanup = ` The image this deploy created could not be deleted (${errorMessage(err)}): delete ${imageArn} by hand.`;
       }
@@ -230,18 +235,29 @@ export class ImageHandler implements ResourceHandler<ImageProps> {
     return { IsComplete: false };
   }
 
-  /** DeleteMicrovmImage; already gone is success, and a refusal while a build runs is retried by isComplete. */
-  private async requestDelete(imageArn: string): Promise<void> {
+  /**
+   * DeleteMicrovmImage. Already gone counts as deleted. Returns the service's reason when it
+   * refuses for now (a build still runs, MicroVMs still stop): isComplete asks again.
+   */
+  private async requestDelete(imageArn: string): Promise<string | undefined> {
     try {
       await this.client.send(new DeleteMicrovmImageCommand({ imageIdentifier: imageArn }));
+      return undefined;
     } catch (err) {
-      if (isNotFound(err)) return;
-      if (isConflict(err) || /build|progress|running/i.test(errorMessage(err))) {
+      if (isNotFound(err)) return undefined;
+      if (isConflict(err) || (errorName(err) === 'ValidationException' && /while|buil[dt]|in progress/i.test(errorMessage(err)))) {
         log('delete refused for now, will retry', { imageArn, reason: errorMessage(err) });
-        return;
+        return errorMessage(err);
       }
       throw err;
     }
+  }
+
+  /** keepVersions: after a successful update, prune the oldest versions (never throws). */
+  private async pruneVersions(event: CompleteEvent, version: string): Promise<void> {
+    const keep = toInt((event.ResourceProperties as ImageProps & ImageVersionRetentionWire).KeepVersions, 'KeepVersions');
+    if (event.RequestType !== 'Update' || keep === undefined) return;
+    await pruneImageVersions(this.client, event.PhysicalResourceId!, keep, [version]);
   }
 
   private async liveMicroVms(imageArn: string): Promise<string[]> {

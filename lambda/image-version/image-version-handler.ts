@@ -1,0 +1,302 @@
+import {
+  DeleteMicrovmImageVersionCommand,
+  GetMicrovmImageBuildCommand,
+  GetMicrovmImageVersionCommand,
+  GetMicrovmImageVersionOutput,
+  LambdaMicrovmsClient,
+  ListMicrovmImageBuildsCommand,
+  MicrovmImageBuildSummary,
+  TagResourceCommand,
+  UntagResourceCommand,
+  UpdateMicrovmImageVersionCommand,
+  paginateListMicrovms,
+} from '@aws-sdk/client-lambda-microvms';
+import { ImageVersionAttr, ImageVersionProps } from '../../src/private/wire';
+import { errorMessage, isConflict, isNotFound } from '../shared/errors';
+import {
+  IsCompleteRequest,
+  IsCompleteResponse,
+  OnEventRequest,
+  OnEventResponse,
+  Progress,
+  ProvisioningError,
+  ResourceHandler,
+} from '../shared/framework';
+import { log } from '../shared/log';
+import { pinTagKey, pinTagValue } from './pins';
+
+type Event = OnEventRequest<ImageVersionProps>;
+type CompleteEvent = IsCompleteRequest<ImageVersionProps>;
+
+/** How long a Create waits for a version that is still building (the image resource usually waited already). */
+const BUILD_WAIT_MS = 50 * 60_000;
+/** How long a Delete waits for DELETING to drain. */
+const DELETE_WAIT_MS = 10 * 60_000;
+const STATUSES = ['ACTIVE', 'INACTIVE'];
+const MAX_IDS_IN_MESSAGE = 10;
+
+export interface ImageVersionHandlerOptions {
+  /** The clock (epoch ms). Tests pass the emulator's. */
+  readonly now?: () => number;
+}
+
+/**
+ * Custom::LambdaMicroVmImageVersion: adopts one version of an image. Create pins it (a tag on the
+ * image that the image's pruning respects), waits until it is SUCCESSFUL and sets its status;
+ * Update changes the status in place; Delete releases the pin and, with RemovalPolicy DESTROY,
+ * deletes the version. The physical id is `<image arn>:<version>`.
+ */
+export class ImageVersionHandler implements ResourceHandler<ImageVersionProps> {
+  private readonly now: () => number;
+
+  constructor(private readonly client: LambdaMicrovmsClient, options: ImageVersionHandlerOptions = {}) {
+    this.now = options.now ?? Date.now;
+  }
+
+  public async onEvent(event: Event): Promise<OnEventResponse> {
+    log('onEvent', { requestType: event.RequestType, logicalResourceId: event.LogicalResourceId, physicalResourceId: event.PhysicalResourceId });
+    switch (event.RequestType) {
+      case 'Create': return this.create(event);
+      case 'Update': return this.update(event);
+      case 'Delete': return this.delete(event);
+    }
+  }
+
+  public async isComplete(event: CompleteEvent): Promise<IsCompleteResponse> {
+    const progress = event.Progress!;
+    switch (progress.op) {
+      case 'create':
+      case 'update':
+        return this.isSettled(event, progress);
+      case 'delete':
+        return this.isDeleted(event, progress);
+      case 'done':
+        return { IsComplete: true };
+      default:
+        throw new Error(`unknown progress ${progress.op}`);
+    }
+  }
+
+  private async create(event: Event): Promise<OnEventResponse> {
+    const props = event.ResourceProperties;
+    checkStatus(props.Status);
+    // Pinned first, so that an image update running now cannot prune the version under us.
+    await this.pin(event, props);
+    return {
+      PhysicalResourceId: physicalId(props),
+      Progress: { op: 'create', deadline: this.now() + BUILD_WAIT_MS },
+    };
+  }
+
+  private async update(event: Event): Promise<OnEventResponse> {
+    const props = event.ResourceProperties;
+    const old = event.OldResourceProperties!;
+    // Another image or version is another resource: CloudFormation deletes the old one (and so
+    // releases its pin) once the stack update has succeeded.
+    if (props.ImageArn !== old.ImageArn || props.ImageVersion !== old.ImageVersion) return this.create(event);
+    checkStatus(props.Status);
+    // Idempotent: restores the pin if someone removed the tag by hand.
+    await this.pin(event, props);
+    return { PhysicalResourceId: event.PhysicalResourceId!, Progress: { op: 'update', deadline: this.now() + BUILD_WAIT_MS } };
+  }
+
+  private async delete(event: Event): Promise<OnEventResponse> {
+    const props = event.ResourceProperties;
+    const id = event.PhysicalResourceId!;
+    const done: Progress = { op: 'done', deadline: 0 };
+    // Not one of ours (e.g. the framework's marker of a failed Create): nothing was made.
+    if (id !== physicalId(props)) return { PhysicalResourceId: id, Progress: done };
+
+    await this.unpin(event, props);
+    if (props.RemovalPolicy !== 'destroy') {
+      log('version retained (RemovalPolicy RETAIN); pin released', { imageArn: props.ImageArn, imageVersion: props.ImageVersion });
+      return { PhysicalResourceId: id, Progress: done };
+    }
+    try {
+      await this.client.send(new DeleteMicrovmImageVersionCommand({ imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion }));
+    } catch (err) {
+      if (isNotFound(err)) return { PhysicalResourceId: id, Progress: done };
+      if (isConflict(err)) {
+        // Decided behaviour: a version the service refuses to delete (MicroVMs still run from it,
+        // it is the image's last version, or the image is being deleted) is left in place and the
+        // Delete succeeds, so that neither a stack delete nor an update's cleanup is wedged. Its
+        // pin is released, so the image's keepVersions prunes it once it is free.
+        log('WARNING: image version not deleted, left in place', {
+          imageArn: props.ImageArn,
+          imageVersion: props.ImageVersion,
+          reason: errorMessage(err),
+          liveMicroVms: await this.liveMicroVms(props).catch(() => []),
+        });
+        return { PhysicalResourceId: id, Progress: done };
+      }
+      throw err;
+    }
+    return { PhysicalResourceId: id, Progress: { op: 'delete', deadline: this.now() + DELETE_WAIT_MS } };
+  }
+
+  private async isSettled(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+    const props = event.ResourceProperties;
+    const creating = progress.op === 'create';
+    let version: GetMicrovmImageVersionOutput;
+    try {
+      version = await this.client.send(new GetMicrovmImageVersionCommand({ imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion }));
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw await this.failure(event, `MicroVM image version ${props.ImageVersion} of ${props.ImageArn} does not exist (${errorMessage(err)}). ` +
+          'Pass an `imageVersion` the image has (ListMicrovmImageVersions), or leave it unset to use the version the image\'s deploy produced.');
+      }
+      throw err;
+    }
+    switch (version.state) {
+      case 'PENDING':
+      case 'IN_PROGRESS':
+        if (this.now() > progress.deadline) {
+          throw await this.failure(event, `MicroVM image version ${props.ImageVersion} of ${props.ImageArn} was not built in time (state ${version.state}).`);
+        }
+        log('waiting for version', { imageArn: props.ImageArn, imageVersion: props.ImageVersion, state: version.state });
+        return { IsComplete: false };
+      case 'SUCCESSFUL':
+        break;
+      case 'FAILED':
+        throw await this.failure(event, `MicroVM image version ${props.ImageVersion} of ${props.ImageArn} FAILED: ${await this.buildReasons(props, version)}. ` +
+          'Fix the image (its build log has the details) and deploy again; a failed version cannot be made SUCCESSFUL.');
+      default:
+        throw await this.failure(event, `MicroVM image version ${props.ImageVersion} of ${props.ImageArn} is ${version.state} and cannot be ${creating ? 'adopted' : 'updated'}.`);
+    }
+    if (version.status !== props.Status) {
+      log('setting version status', { imageArn: props.ImageArn, imageVersion: props.ImageVersion, from: version.status, to: props.Status });
+      version = await this.client.send(new UpdateMicrovmImageVersionCommand({
+        imageIdentifier: props.ImageArn,
+        imageVersion: props.ImageVersion,
+        status: props.Status as 'ACTIVE' | 'INACTIVE',
+      }));
+    }
+    return { IsComplete: true, Data: await this.data(props, version) };
+  }
+
+  private async isDeleted(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+    const props = event.ResourceProperties;
+    try {
+      const v = await this.client.send(new GetMicrovmImageVersionCommand({ imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion }));
+      if (v.state === 'DELETED') return { IsComplete: true };
+      if (v.state === 'DELETE_FAILED') {
+        throw new ProvisioningError(`deleting MicroVM image version ${props.ImageVersion} of ${props.ImageArn} failed (state DELETE_FAILED${v.stateReason ? `: ${v.stateReason}` : ''}). ` +
+          'Retry the stack operation, or delete the version by hand (DeleteMicrovmImageVersion).');
+      }
+    } catch (err) {
+      if (isNotFound(err)) return { IsComplete: true };
+      throw err;
+    }
+    if (this.now() > progress.deadline) {
+      throw new ProvisioningError(`MicroVM image version ${props.ImageVersion} of ${props.ImageArn} was not deleted in time.`);
+    }
+    return { IsComplete: false };
+  }
+
+  /**
+   * The error for a Create or Update that cannot finish. A failed Create releases its pin first:
+   * the framework sends no Delete after a failed Create, so nothing else would.
+   */
+  private async failure(event: CompleteEvent, message: string): Promise<Error> {
+    let cleanup = '';
+    if (event.Progress?.op === 'create') {
+      try {
+        await this.unpin(event, event.ResourceProperties);
+      } catch (err) {
+        cleanup = ` The pin tag could not be removed (${errorMessage(err)}): remove tag ${pinTagKey(event.ResourceProperties.ImageVersion, event.StackId, event.LogicalResourceId)} from the image by hand.`;
+      }
+    }
+    return new ProvisioningError(`${message}${cleanup}`);
+  }
+
+  private async buildReasons(props: ImageVersionProps, version: GetMicrovmImageVersionOutput): Promise<string> {
+    const reasons: string[] = [];
+    if (version.stateReason) reasons.push(version.stateReason);
+    try {
+      for (const b of await this.builds(props)) {
+        reasons.push(`build ${b.buildId} (${b.architecture}${b.chipsetGeneration ? ` gen ${b.chipsetGeneration}` : ''}) ${b.buildState}${b.stateReason ? `: ${b.stateReason}` : ''}`);
+      }
+    } catch (err) {
+      reasons.push(`(could not read the builds: ${errorMessage(err)})`);
+    }
+    return reasons.join('; ') || 'the service gave no reason';
+  }
+
+  private async builds(props: ImageVersionProps): Promise<MicrovmImageBuildSummary[]> {
+    const out: MicrovmImageBuildSummary[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.client.send(new ListMicrovmImageBuildsCommand({ imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion, nextToken }));
+      out.push(...(page.items ?? []));
+      nextToken = page.nextToken ?? undefined;
+    } while (nextToken);
+    return out;
+  }
+
+  private async data(props: ImageVersionProps, version: GetMicrovmImageVersionOutput): Promise<Record<string, string>> {
+    const builds = await this.builds(props);
+    let memory = 0;
+    let disk = 0;
+    let code = 0;
+    for (const b of builds) {
+      const detail = await this.client.send(new GetMicrovmImageBuildCommand({ imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion, buildId: b.buildId }));
+      memory = Math.max(memory, detail.snapshotBuild?.memorySnapshotSizeInBytes ?? 0);
+      disk = Math.max(disk, detail.snapshotBuild?.diskSnapshotSizeInBytes ?? 0);
+      code = Math.max(code, detail.snapshotBuild?.codeInstallSizeInBytes ?? 0);
+    }
+    return {
+      [ImageVersionAttr.IMAGE_ARN]: props.ImageArn,
+      [ImageVersionAttr.IMAGE_VERSION]: props.ImageVersion,
+      [ImageVersionAttr.IMAGE_VERSION_ARN]: physicalId(props),
+      [ImageVersionAttr.VERSION_STATE]: version.state ?? '',
+      [ImageVersionAttr.VERSION_STATUS]: version.status ?? '',
+      [ImageVersionAttr.BUILD_IDS]: builds.map((b) => b.buildId).join(','),
+      [ImageVersionAttr.MEMORY_SNAPSHOT_SIZE_BYTES]: String(memory),
+      [ImageVersionAttr.DISK_SNAPSHOT_SIZE_BYTES]: String(disk),
+      [ImageVersionAttr.CODE_INSTALL_SIZE_BYTES]: String(code),
+    };
+  }
+
+  private async pin(event: Event, props: ImageVersionProps): Promise<void> {
+    try {
+      await this.client.send(new TagResourceCommand({
+        Resource: props.ImageArn,
+        Tags: { [pinTagKey(props.ImageVersion, event.StackId, event.LogicalResourceId)]: pinTagValue(event.StackId, event.LogicalResourceId) },
+      }));
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw new ProvisioningError(`MicroVM image ${props.ImageArn} does not exist (${errorMessage(err)}): check the image passed to MicroVmImageVersion.`);
+      }
+      throw err;
+    }
+  }
+
+  /** Removes this resource's pin; an image that is already gone has no pin to remove. */
+  private async unpin(event: Event, props: ImageVersionProps): Promise<void> {
+    try {
+      await this.client.send(new UntagResourceCommand({
+        Resource: props.ImageArn,
+        TagKeys: [pinTagKey(props.ImageVersion, event.StackId, event.LogicalResourceId)],
+      }));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  private async liveMicroVms(props: ImageVersionProps): Promise<string> {
+    const ids: string[] = [];
+    for await (const page of paginateListMicrovms({ client: this.client }, { imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion })) {
+      for (const vm of page.items ?? []) if (vm.imageVersion === props.ImageVersion && vm.state !== 'TERMINATED') ids.push(vm.microvmId!);
+    }
+    const shown = ids.slice(0, MAX_IDS_IN_MESSAGE).join(', ');
+    return ids.length > MAX_IDS_IN_MESSAGE ? `${shown} and ${ids.length - MAX_IDS_IN_MESSAGE} more` : shown;
+  }
+}
+
+function physicalId(props: ImageVersionProps): string {
+  return `${props.ImageArn}:${props.ImageVersion}`;
+}
+
+function checkStatus(status: string): void {
+  if (!STATUSES.includes(status)) throw new ProvisioningError(`Status must be one of ${STATUSES.join(', ')}, got '${status}'`);
+}

@@ -1,0 +1,9 @@
+import type { IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse } from '../shared/framework';
+import { createMicrovmsClient } from '../shared/microvms-client';
+import type { ImageVersionProps } from '../../src/private/wire';
+import { ImageVersionHandler } from './image-version-handler';
+
+const handler = new ImageVersionHandler(createMicrovmsClient());
+
+export const onEvent = (event: OnEventRequest<ImageVersionProps>): Promise<OnEventResponse> => handler.onEvent(event);
+export const isComplete = (event: IsCompleteRequest<ImageVersionProps>): Promise<IsCompleteResponse> => handler.isComplete(event);
