@@ -193,3 +193,54 @@ export const FleetAttr = {
 
 /** Up to this many instances, ids and endpoints are attributes (they fit CloudFormation's 4 KB response). */
 export const FLEET_ATTRIBUTE_MAX_INSTANCES = 10;
+
+/** `idlePolicy` of a MicroVmFleet: all three fields, as the API requires. */
+export interface FleetIdlePolicyWire {
+  readonly MaxIdleSeconds: string;
+  readonly SuspendedSeconds: string;
+  readonly AutoResume: string;
+}
+
+/** Properties of Custom::LambdaMicroVmFleet. */
+export interface FleetProps {
+  readonly ImageArn: string;
+  /** Empty: the image's latest active version, resolved at each deploy. */
+  readonly ImageVersion?: string;
+  readonly DesiredCount: string;
+  readonly ExecutionRoleArn?: string;
+  readonly IngressConnectors?: string[];
+  readonly EgressConnectors?: string[];
+  readonly IdlePolicy?: FleetIdlePolicyWire;
+  readonly MaximumDurationSeconds: string;
+  readonly Logging?: LoggingWire;
+  /** Inline /run payload (not secret: it is in the template). */
+  readonly RunHookPayload?: string;
+  /** A Secrets Manager secret whose SecretString is the /run payload, read at deploy time. */
+  readonly RunHookPayloadSecretArn?: string;
+  /** 'ROLLING' or 'REPLACE_ALL'. */
+  readonly UpdatePolicy: string;
+  /** ROLLING: replacements in flight at once. */
+  readonly BatchSize?: string;
+  /** 'true': suspend each instance once RUNNING (a warm pool). */
+  readonly SuspendAfterLaunch?: string;
+  /** RunMicrovm calls per second. */
+  readonly LaunchRate: string;
+  /** The DynamoDB inventory table. */
+  readonly TableName: string;
+  /** The handler's own deadline for one deploy, in seconds. */
+  readonly TimeoutSeconds: string;
+}
+
+/** Attributes (Fn::GetAtt) of Custom::LambdaMicroVmFleet. */
+export const FleetAttr = {
+  FLEET_ID: 'FleetId',
+  IMAGE_VERSION: 'ImageVersion',
+  INSTANCE_COUNT: 'InstanceCount',
+  /** Comma-separated, in slot order; empty above FLEET_ATTRIBUTE_MAX_INSTANCES. */
+  INSTANCE_IDS: 'InstanceIds',
+  /** Comma-separated, in slot order; empty above FLEET_ATTRIBUTE_MAX_INSTANCES. */
+  ENDPOINTS: 'Endpoints',
+} as const;
+
+/** Up to this many instances, ids and endpoints are attributes (they fit CloudFormation's 4 KB response). */
+export const FLEET_ATTRIBUTE_MAX_INSTANCES = 10;

@@ -1,0 +1,193 @@
+import {
+  AttributeValue,
+  BatchWriteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  WriteRequest,
+} from '@aws-sdk/client-dynamodb';
+
+/**
+ * The fleet inventory: one item per launch slot, plus one `meta` item, under the partition key
+ * of the fleet id (the custom resource's physical id). Apps read a fleet with one Query:
+ * `pk = <fleet id> AND begins_with(sk, 'gen#')`.
+ *
+ * Slot items are written BEFORE RunMicrovm (phase LAUNCHING, with the clientToken) and again
+ * after it (phase LAUNCHED, with the MicroVM id and endpoint): a handler that dies in between
+ * finds the token and re-issues it, and the service answers with the MicroVM it already launched.
+ */
+export type SlotPhase = 'LAUNCHING' | 'LAUNCHED';
+
+export interface SlotRecord {
+  readonly pk: string;
+  /** `gen#<generation, 6 digits>#slot#<slot, 6 digits>`: sorts by generation, then slot. */
+  readonly sk: string;
+  readonly generation: number;
+  readonly slot: number;
+  readonly clientToken: string;
+  /** Hash of the launch configuration (image, version, roles, connectors, policies, payload). */
+  readonly configHash: string;
+  readonly imageArn: string;
+  readonly imageVersion: string;
+  readonly phase: SlotPhase;
+  readonly microvmId?: string;
+  readonly endpoint?: string;
+  /** The MicroVM state last observed by the handler (PENDING, RUNNING, SUSPENDED, ...). */
+  readonly state?: string;
+  /** A warm-pool instance still to be suspended once RUNNING. */
+  readonly suspendPending?: boolean;
+  /** Epoch ms. */
+  readonly recordedAt: number;
+  readonly launchedAt?: number;
+}
+
+export interface MetaRecord {
+  readonly pk: string;
+  readonly sk: 'meta';
+  /** The generation of the current CloudFormation request. */
+  readonly generation: number;
+  /** The request that opened that generation: a retried onEvent reuses it. */
+  readonly requestId: string;
+  /** Next unused slot number in that generation (slots, and so tokens, are never reused). */
+  readonly nextSlot: number;
+  /** Set when a Create failed: the following polls clean up, then report it. */
+  readonly failure?: string;
+}
+
+export const META_SK = 'meta';
+
+export function slotKey(generation: number, slot: number): string {
+  return `gen#${String(generation).padStart(6, '0')}#slot#${String(slot).padStart(6, '0')}`;
+}
+
+/** Storage the handler needs; DynamoInventory in Lambda, MemoryInventory in tests. */
+export interface Inventory {
+  listSlots(fleetId: string): Promise<SlotRecord[]>;
+  getMeta(fleetId: string): Promise<MetaRecord | undefined>;
+  putMeta(meta: MetaRecord): Promise<void>;
+  putSlots(records: readonly SlotRecord[]): Promise<void>;
+  deleteSlots(fleetId: string, sks: readonly string[]): Promise<void>;
+  deleteMeta(fleetId: string): Promise<void>;
+}
+
+/** Writes go in BatchWriteItem chunks of 25; unprocessed items are retried with backoff. */
+const BATCH = 25;
+
+export class DynamoInventory implements Inventory {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tableName: string,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  ) {}
+
+  public async listSlots(fleetId: string): Promise<SlotRecord[]> {
+    const out: SlotRecord[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.client.send(new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :gen)',
+        ExpressionAttributeValues: { ':pk': { S: fleetId }, ':gen': { S: 'gen#' } },
+        ConsistentRead: true,
+        ExclusiveStartKey: start,
+      }));
+      for (const item of page.Items ?? []) out.push(unmarshal(item) as unknown as SlotRecord);
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return out;
+  }
+
+  public async getMeta(fleetId: string): Promise<MetaRecord | undefined> {
+    const r = await this.client.send(new GetItemCommand({
+      TableName: this.tableName,
+      Key: { pk: { S: fleetId }, sk: { S: META_SK } },
+      ConsistentRead: true,
+    }));
+    return r.Item ? (unmarshal(r.Item) as unknown as MetaRecord) : undefined;
+  }
+
+  public async putMeta(meta: MetaRecord): Promise<void> {
+    await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: marshal(meta) }));
+  }
+
+  public async putSlots(records: readonly SlotRecord[]): Promise<void> {
+    await this.batch(records.map((r) => ({ PutRequest: { Item: marshal(r) } })));
+  }
+
+  public async deleteSlots(fleetId: string, sks: readonly string[]): Promise<void> {
+    await this.batch(sks.map((sk) => ({ DeleteRequest: { Key: { pk: { S: fleetId }, sk: { S: sk } } } })));
+  }
+
+  public async deleteMeta(fleetId: string): Promise<void> {
+    await this.batch([{ DeleteRequest: { Key: { pk: { S: fleetId }, sk: { S: META_SK } } } }]);
+  }
+
+  private async batch(requests: WriteRequest[]): Promise<void> {
+    for (let i = 0; i < requests.length; i += BATCH) {
+      let pending = requests.slice(i, i + BATCH);
+      for (let attempt = 0; pending.length; attempt++) {
+        if (attempt >= 10) throw new Error(`DynamoDB left ${pending.length} write(s) unprocessed on table ${this.tableName} after 10 attempts`);
+        if (attempt > 0) await this.sleep(Math.floor(Math.random() * 100 * 2 ** attempt));
+        const r = await this.client.send(new BatchWriteItemCommand({ RequestItems: { [this.tableName]: pending } }));
+        pending = r.UnprocessedItems?.[this.tableName] ?? [];
+      }
+    }
+  }
+}
+
+/** In-process inventory with the same semantics, for tests and the benchmark. */
+export class MemoryInventory implements Inventory {
+  public readonly items = new Map<string, Record<string, unknown>>();
+
+  public async listSlots(fleetId: string): Promise<SlotRecord[]> {
+    return [...this.items.values()]
+      .filter((i) => i.pk === fleetId && String(i.sk).startsWith('gen#'))
+      .sort((a, b) => String(a.sk).localeCompare(String(b.sk)))
+      .map((i) => ({ ...i }) as unknown as SlotRecord);
+  }
+  public async getMeta(fleetId: string): Promise<MetaRecord | undefined> {
+    const m = this.items.get(`${fleetId}\u0000${META_SK}`);
+    return m ? ({ ...m } as unknown as MetaRecord) : undefined;
+  }
+  public async putMeta(meta: MetaRecord): Promise<void> {
+    this.items.set(`${meta.pk}\u0000${META_SK}`, strip({ ...meta }));
+  }
+  public async putSlots(records: readonly SlotRecord[]): Promise<void> {
+    for (const r of records) this.items.set(`${r.pk}\u0000${r.sk}`, strip({ ...r }));
+  }
+  public async deleteSlots(fleetId: string, sks: readonly string[]): Promise<void> {
+    for (const sk of sks) this.items.delete(`${fleetId}\u0000${sk}`);
+  }
+  public async deleteMeta(fleetId: string): Promise<void> {
+    this.items.delete(`${fleetId}\u0000${META_SK}`);
+  }
+}
+
+function strip(o: Record<string, unknown>): Record<string, unknown> {
+  for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+/** Flat items of strings, numbers and booleans only. */
+export function marshal(o: object): Record<string, AttributeValue> {
+  const out: Record<string, AttributeValue> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (v === undefined || v === null) continue;
+    if (typeof v === 'string') out[k] = { S: v };
+    else if (typeof v === 'number') out[k] = { N: String(v) };
+    else if (typeof v === 'boolean') out[k] = { BOOL: v };
+    else throw new Error(`inventory attribute ${k} has unsupported type ${typeof v}`);
+  }
+  return out;
+}
+
+export function unmarshal(item: Record<string, AttributeValue>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(item)) {
+    if (v.S !== undefined) out[k] = v.S;
+    else if (v.N !== undefined) out[k] = Number(v.N);
+    else if (v.BOOL !== undefined) out[k] = v.BOOL;
+  }
+  return out;
+}

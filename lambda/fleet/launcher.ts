@@ -1,0 +1,264 @@
+import {
+  LambdaMicrovmsClient,
+  ListMicrovmsCommand,
+  RunMicrovmCommand,
+  RunMicrovmCommandInput,
+} from '@aws-sdk/client-lambda-microvms';
+import { errorMessage, errorName } from '../shared/errors';
+
+/** Time as the launcher sees it: injectable so tests and the benchmark can run on the emulator's clock. */
+export interface LauncherClock {
+  /** Epoch ms. */
+  now(): number;
+  /** Waits `ms` (real time in Lambda; tests advance a manual clock). */
+  sleep(ms: number): Promise<void>;
+}
+
+export const REAL_CLOCK: LauncherClock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/**
+ * A token bucket that paces calls at `rate` per second. Burst 1 by default: calls leave evenly
+ * spaced, so the service's own bucket (RunMicrovm: 5/s, burst 5) keeps its burst as slack for
+ * network jitter, and a fleet launch runs at the full rate without provoking throttling.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+  /** Serializes take(): waiters leave in order. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(private readonly rate: number, private readonly burst: number, private readonly clock: LauncherClock) {
+    if (!(rate > 0)) throw new Error(`rate must be > 0, got ${rate}`);
+    this.tokens = burst;
+    this.last = clock.now();
+  }
+
+  /** Resolves when the caller may make one call. */
+  public take(): Promise<void> {
+    const next = this.queue.then(() => this.takeOne());
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** After a throttle: empty the bucket so the next calls wait a full interval. */
+  public drain(): void {
+    this.refill();
+    this.tokens = Math.min(this.tokens, 0);
+  }
+
+  private refill(): void {
+    const now = this.clock.now();
+    this.tokens = Math.min(this.burst, this.tokens + (Math.max(0, now - this.last) * this.rate) / 1000);
+    this.last = now;
+  }
+
+  private async takeOne(): Promise<void> {
+    for (;;) {
+      this.refill();
+      if (this.tokens >= 1) {
+        this.tokens -= 1;
+        return;
+      }
+      await this.clock.sleep(Math.max(1, Math.ceil(((1 - this.tokens) * 1000) / this.rate)));
+    }
+  }
+}
+
+/** Errors worth retrying with the same clientToken. */
+const THROTTLING = new Set(['ThrottlingException', 'TooManyRequestsException', 'ThrottledException', 'RequestLimitExceeded']);
+const TRANSIENT = new Set(['InternalServerException', 'ServiceUnavailableException', 'InsufficientCapacityException', 'ServiceException',
+  'TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'NetworkingError']);
+
+export function isThrottling(err: unknown): boolean {
+  return THROTTLING.has(errorName(err)) || (err as any)?.$metadata?.httpStatusCode === 429;
+}
+
+export function isTransient(err: unknown): boolean {
+  const status = (err as any)?.$metadata?.httpStatusCode;
+  return TRANSIENT.has(errorName(err)) || (typeof status === 'number' && status >= 500) || (err as any)?.$retryable !== undefined;
+}
+
+export function isQuotaExceeded(err: unknown): boolean {
+  return errorName(err) === 'ServiceQuotaExceededException' || (err as any)?.$metadata?.httpStatusCode === 402;
+}
+
+export interface LaunchRequest {
+  /** Deterministic, recorded before the call: a re-issued request returns the same MicroVM. */
+  readonly clientToken: string;
+  readonly input: Omit<RunMicrovmCommandInput, 'clientToken'>;
+}
+
+export interface LaunchResult {
+  readonly clientToken: string;
+  readonly microvmId?: string;
+  readonly endpoint?: string;
+  readonly state?: string;
+  readonly imageArn?: string;
+  readonly imageVersion?: string;
+  /** The last error when no MicroVM id came back. */
+  readonly error?: unknown;
+  /**
+   * True when the error proves nothing was launched for this token (the service refused the
+   * request), false when the outcome is unknown (retries exhausted): the token must be re-issued.
+   */
+  readonly definitelyNotLaunched?: boolean;
+  /** RunMicrovm calls made for this request (1 unless retried). */
+  readonly attempts: number;
+  /** Set when this request was never sent (a quota failure or the time budget stopped the batch). */
+  readonly skipped?: boolean;
+}
+
+export interface LauncherOptions {
+  /** RunMicrovm calls per second. */
+  readonly rate: number;
+  /** Bucket size. @default 1 (evenly spaced calls) */
+  readonly burst?: number;
+  readonly clock?: LauncherClock;
+  /** Attempts per request (throttling and transient errors), each with the same clientToken. @default 8 */
+  readonly maxAttempts?: number;
+  /** Calls in flight at once (covers the service's latency at the paced rate). @default 16 */
+  readonly concurrency?: number;
+  /** First backoff step in ms; doubles per attempt, full jitter. @default 250 */
+  readonly baseBackoffMs?: number;
+  /** Random source in [0, 1): tests pass a fixed one. */
+  readonly random?: () => number;
+}
+
+export interface LaunchBatchOptions {
+  /** Epoch ms after which no new request is sent (in-flight ones finish). */
+  readonly sendUntil?: number;
+  /** Called as each request settles (record the id right away). */
+  readonly onResult?: (result: LaunchResult) => void | Promise<void>;
+}
+
+/**
+ * Rate-limited, idempotent RunMicrovm. The client it is given must not retry on its own
+ * (maxAttempts 1): this class retries throttling and transient errors with the SAME clientToken
+ * (the service then returns the MicroVM it already launched), backs off with full jitter, slows
+ * the whole batch down after a throttle, and stops the batch on ServiceQuotaExceededException
+ * (retrying a quota refusal only burns calls).
+ */
+export class Launcher {
+  private readonly bucket: TokenBucket;
+  private readonly clock: LauncherClock;
+  private readonly maxAttempts: number;
+  private readonly concurrency: number;
+  private readonly baseBackoffMs: number;
+  private readonly random: () => number;
+  /** RunMicrovm calls sent (all attempts), for the benchmark. */
+  public calls = 0;
+
+  constructor(private readonly client: LambdaMicrovmsClient, options: LauncherOptions) {
+    this.clock = options.clock ?? REAL_CLOCK;
+    this.bucket = new TokenBucket(options.rate, options.burst ?? 1, this.clock);
+    this.maxAttempts = options.maxAttempts ?? 8;
+    this.concurrency = options.concurrency ?? 16;
+    this.baseBackoffMs = options.baseBackoffMs ?? 250;
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Launches every request (or as many as the time budget allows); never throws for a service error. */
+  public async launch(requests: readonly LaunchRequest[], opts: LaunchBatchOptions = {}): Promise<LaunchResult[]> {
+    const results: LaunchResult[] = new Array(requests.length);
+    let next = 0;
+    let stop = false;
+    const worker = async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= requests.length) return;
+        if (stop || (opts.sendUntil !== undefined && this.clock.now() >= opts.sendUntil)) {
+          results[i] = { clientToken: requests[i].clientToken, attempts: 0, skipped: true };
+          continue;
+        }
+        const r = await this.launchOne(requests[i], () => stop);
+        if (r.error && isQuotaExceeded(r.error)) stop = true;
+        results[i] = r;
+        if (opts.onResult) await opts.onResult(r);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, requests.length) }, worker));
+    return results;
+  }
+
+  private async launchOne(req: LaunchRequest, stopped: () => boolean): Promise<LaunchResult> {
+    let attempts = 0;
+    let lastError: unknown;
+    while (attempts < this.maxAttempts) {
+      if (attempts > 0 && stopped()) break;
+      await this.bucket.take();
+      if (stopped()) {
+        if (attempts === 0) return { clientToken: req.clientToken, attempts: 0, skipped: true };
+        break;
+      }
+      attempts++;
+      this.calls++;
+      try {
+        const out = await this.client.send(new RunMicrovmCommand({ ...req.input, clientToken: req.clientToken }));
+        return {
+          clientToken: req.clientToken,
+          microvmId: out.microvmId,
+          endpoint: out.endpoint,
+          state: out.state,
+          imageArn: out.imageArn,
+          imageVersion: out.imageVersion,
+          attempts,
+        };
+      } catch (err) {
+        lastError = err;
+        if (isThrottling(err)) {
+          this.bucket.drain();
+        } else if (!isTransient(err)) {
+          // Refused (quota, validation, not found, access, conflict): nothing was launched.
+          return { clientToken: req.clientToken, error: err, definitelyNotLaunched: true, attempts };
+        }
+        const retryAfterMs = Number((err as any)?.retryAfterSeconds) * 1000;
+        const cap = this.baseBackoffMs * 2 ** (attempts - 1);
+        const backoff = Math.max(Number.isFinite(retryAfterMs) ? retryAfterMs : 0, Math.floor(this.random() * cap));
+        await this.clock.sleep(backoff);
+      }
+    }
+    return { clientToken: req.clientToken, error: lastError, definitelyNotLaunched: false, attempts };
+  }
+}
+
+/** A MicroVM as ListMicrovms reports it. */
+export interface ObservedMicroVm {
+  readonly microvmId: string;
+  readonly state: string;
+  readonly imageArn?: string;
+  readonly imageVersion?: string;
+}
+
+/**
+ * Readiness by pages: one ListMicrovms page (up to 50 MicroVMs) per call, filtered by image and
+ * version, instead of one GetMicrovm per instance per poll. Throttling and transient errors are
+ * retried by the client it is given.
+ */
+export async function observe(client: LambdaMicrovmsClient, groups: ReadonlyArray<{ imageArn: string; imageVersion?: string }>): Promise<{ vms: Map<string, ObservedMicroVm>; pages: number }> {
+  const vms = new Map<string, ObservedMicroVm>();
+  let pages = 0;
+  const seen = new Set<string>();
+  for (const g of groups) {
+    const key = `${g.imageArn}\u0000${g.imageVersion ?? ''}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    let nextToken: string | undefined;
+    do {
+      const page = await client.send(new ListMicrovmsCommand({ imageIdentifier: g.imageArn, imageVersion: g.imageVersion, maxResults: 50, nextToken }));
+      pages++;
+      for (const vm of page.items ?? []) {
+        if (vm.microvmId && vm.state) vms.set(vm.microvmId, { microvmId: vm.microvmId, state: vm.state, imageArn: vm.imageArn, imageVersion: vm.imageVersion });
+      }
+      nextToken = page.nextToken ?? undefined;
+    } while (nextToken);
+  }
+  return { vms, pages };
+}
+
+/** A one-line description of an error for a CloudFormation message. */
+export function describeError(err: unknown): string {
+  return `${errorName(err) || 'Error'}: ${errorMessage(err)}`;
+}
