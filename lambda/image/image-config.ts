@@ -89,6 +89,9 @@ function normalize(c: ImageConfig): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(c)) out[k] = k === 'hooks' ? normalizeHooks(v as Hooks | undefined) : emptyToUndefined(v);
   if (out.description === '') out.description = undefined;
+  // Without egress connectors the service records its default, the AWS-managed internet egress.
+  const egress = out.egressNetworkConnectors as string[] | undefined;
+  if (egress?.length === 1 && egress[0].endsWith(':aws-network-connector:INTERNET_EGRESS')) out.egressNetworkConnectors = undefined;
   if (c.logging && 'cloudWatch' in c.logging && c.logging.cloudWatch) out.logging = { cloudWatch: { ...c.logging.cloudWatch } };
   return out;
 }

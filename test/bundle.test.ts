@@ -1,0 +1,42 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { RealClock, startEmulator } from '../emulator/src';
+import { ResourceType } from '../src/private/wire';
+import { LifecycleDriver } from './support/lifecycle-driver';
+
+const DIST = path.join(__dirname, '..', 'lambda-dist');
+
+describe('bundled handlers', () => {
+  const bundles = fs.readdirSync(DIST);
+
+  test.each(bundles)('%s bundles its SDK clients instead of requiring them', (name) => {
+    const code = fs.readFileSync(path.join(DIST, name, 'index.js'), 'utf8');
+    // Only the optional SigV4a CRT signer stays external (the SDK loads it in a try/catch).
+    const external = [...code.matchAll(/require\("(@(?:aws-sdk|smithy|aws-crypto)\/[^"]+)"\)/g)].map((m) => m[1]);
+    expect(new Set(external)).toEqual(new Set(external.length ? ['@aws-sdk/signature-v4-crt'] : []));
+  });
+
+  test('the image bundle runs a create and a delete against the emulator through AWS_ENDPOINT_URL_LAMBDA_MICROVMS', async () => {
+    const emu = await startEmulator({ clock: new RealClock(100), faults: true });
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_LAMBDA_MICROVMS: emu.url, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', MICROVMS_HANDLER_QUIET: '1',
+    });
+    try {
+      const handler = require(path.join(DIST, 'image', 'index.js'));
+      const driver = new LifecycleDriver({
+        handler, resourceType: ResourceType.IMAGE, queryIntervalMs: 5_000, wait: (ms) => new Promise((r) => setTimeout(r, ms / 100)),
+      });
+      const created = await driver.create({
+        Name: 'bundled', CodeUri: 's3://a/b.zip', BaseImageArn: 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1',
+        BuildRoleArn: 'arn:aws:iam::123456789012:role/b', Logging: { Disabled: 'true' }, Architecture: 'ARM_64', BuildTimeoutSeconds: '600',
+      });
+      expect(created).toMatchObject({ status: 'SUCCESS', data: { ImageName: 'bundled', ImageVersion: '1.0' } });
+      expect((await driver.delete()).status).toBe('SUCCESS');
+      expect(emu.snapshot().images).toEqual([]);
+    } finally {
+      process.env = saved;
+      await emu.close();
+    }
+  });
+});
