@@ -1,0 +1,222 @@
+/**
+ * `npm run demo`: the whole library working on this machine, with no AWS account.
+ *
+ * Starts ministack (CloudFormation, Lambda, Step Functions, S3, IAM, ...) and our MicroVMs
+ * control-plane emulator on 127.0.0.1, then with the real `cdk` CLI: bootstraps, deploys the
+ * example app (example/), changes the image's code and deploys again (a new image version, the
+ * fleet replaced in rolling batches), destroys it, and checks that nothing is left in either
+ * emulator. Exits non-zero on any failure; the servers are stopped in every case.
+ *
+ * Work files and logs: .local/demo/ (git-ignored).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { inventoryDiff, Inventory } from './aws';
+import { CdkResult, EmulatorState, LocalDeployment, parseCdkEvent } from './deploy';
+import { MINISTACK_VERSION, ROOT } from './servers';
+
+const STACK = 'MicroVmsExample';
+const FLEET_SIZE = 3;
+const workDir = path.join(ROOT, '.local', 'demo');
+const imageDir = path.join(workDir, 'image');
+
+const color = process.stdout.isTTY && !process.env.NO_COLOR;
+const paint = (code: string) => (s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
+const bold = paint('1');
+const dim = paint('2');
+const green = paint('32');
+const red = paint('31');
+
+interface StepResult { name: string; ok: boolean; seconds: number; detail: string }
+const results: StepResult[] = [];
+const checks: Array<{ name: string; ok: boolean; detail: string }> = [];
+
+class DemoFailure extends Error {}
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function check(name: string, ok: boolean, detail: string): void {
+  checks.push({ name, ok, detail });
+  say(`  ${ok ? green('✔') : red('✘')} ${name}${detail ? dim(`: ${detail}`) : ''}`);
+  if (!ok) throw new DemoFailure(`check failed: ${name} (${detail})`);
+}
+
+async function step<T>(name: string, fn: () => Promise<{ value: T; detail: string }>): Promise<T> {
+  say(`\n${bold(`▶ ${name}`)}`);
+  const started = Date.now();
+  try {
+    const { value, detail } = await fn();
+    results.push({ name, ok: true, seconds: (Date.now() - started) / 1000, detail });
+    return value;
+  } catch (e) {
+    results.push({ name, ok: false, seconds: (Date.now() - started) / 1000, detail: e instanceof Error ? e.message.split('\n')[0] : String(e) });
+    throw e;
+  }
+}
+
+/**
+ * Prints each resource's progress from the CDK CLI's events, one compact line each: every event
+ * of our custom resources and of the stack, and the final state of every other resource.
+ */
+function progressPrinter(): (line: string) => void {
+  return (line) => {
+    const ev = parseCdkEvent(line);
+    if (ev) {
+      const ours = ev.type.startsWith('Custom::') || ev.type === 'AWS::CloudFormation::Stack';
+      if (!ours && /IN_PROGRESS$/.test(ev.status)) return;
+      const failed = /FAILED/.test(ev.status);
+      const status = failed ? red(ev.status.padEnd(26)) : /COMPLETE$/.test(ev.status) ? green(ev.status.padEnd(26)) : ev.status.padEnd(26);
+      const where = ev.resource.replace(/ \([A-Za-z0-9]+\)$/, '');
+      const text = `  ${status} ${ev.type.padEnd(34)} ${where}`;
+      say(ours ? bold(text) : text);
+      if (ev.reason) say(`      ${red(ev.reason.slice(0, 600))}`);
+    } else if (/❌|Error:|failed/i.test(line) && !/^\s*at /.test(line)) {
+      say(`  ${red(line.trim().slice(0, 400))}`);
+    }
+  };
+}
+
+function cdkFailed(what: string, r: CdkResult): DemoFailure {
+  return new DemoFailure(`${what} exited with ${r.exitCode}; full CDK log: ${path.relative(ROOT, r.logFile)}`);
+}
+
+function runningVms(state: EmulatorState) {
+  return state.microvms.filter((vm) => vm.state === 'RUNNING' || vm.state === 'PENDING');
+}
+
+function vmId(vm: EmulatorState['microvms'][number]): string {
+  return String(vm.microvmId ?? vm.id);
+}
+
+async function deployAndShow(env: LocalDeployment, name: string, expectVersion: string, codeVersion: string, previousIds: string[]): Promise<string[]> {
+  const r = await env.cdk(['deploy', STACK, '--require-approval', 'never', '--progress', 'events'], {
+    name,
+    onLine: progressPrinter(),
+    context: { imageDirectory: imageDir, stackName: STACK },
+  });
+  if (r.exitCode !== 0) throw cdkFailed(`cdk deploy (${name})`, r);
+
+  const stack = await env.aws.describeStack(STACK);
+  say('');
+  check('stack status', /^(CREATE|UPDATE)_COMPLETE$/.test(stack?.status ?? ''), stack?.status ?? 'missing');
+  const out = stack!.outputs;
+  say(`  image          ${out.ImageArn}`);
+  say(`  image version  ${out.ImageVersion} (code ${codeVersion})`);
+  say(`  connector      ${out.NetworkConnectorArn}`);
+  check('new image version', out.ImageVersion === expectVersion, `${out.ImageVersion}, expected ${expectVersion}`);
+
+  const state = await env.emulatorState();
+  const image = state.images.find((i) => i.imageArn === out.ImageArn || out.ImageArn?.endsWith(`:${i.name}`));
+  check('image version SUCCESSFUL and ACTIVE in the emulator',
+    !!image?.versions.some((v) => v.imageVersion === expectVersion && v.state === 'SUCCESSFUL' && v.status === 'ACTIVE'),
+    image ? image.versions.map((v) => `${v.imageVersion} ${v.state}/${v.status}`).join(', ') : 'image not found');
+
+  const endpoints = (out.FleetEndpoints ?? '').split(',').filter(Boolean);
+  say(`  fleet          ${out.FleetInstanceCount ?? '?'} instance(s) of version ${out.FleetImageVersion ?? '?'}`);
+  endpoints.forEach((e, i) => say(`    [${i}] ${e}`));
+  const vms = runningVms(state);
+  const ids = vms.map(vmId);
+  check(`fleet of ${FLEET_SIZE} running`, vms.length === FLEET_SIZE && endpoints.length === FLEET_SIZE,
+    `${vms.length} running MicroVM(s) in the emulator, ${endpoints.length} endpoint(s) in the outputs`);
+  check(`every instance runs version ${expectVersion}`, vms.every((vm) => vm.imageVersion === expectVersion || String(vm.imageVersionArn ?? vm.imageArn ?? '').endsWith(`:${expectVersion}`)),
+    vms.map((vm) => `${vmId(vm)}@${vm.imageVersion ?? vm.imageVersionArn ?? vm.imageArn}`).join(', '));
+  if (previousIds.length) {
+    check('every instance replaced (rolling update)', ids.every((id) => !previousIds.includes(id)), `old ${previousIds.join(', ')} → new ${ids.join(', ')}`);
+  }
+  return ids;
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  say(bold('cdk-lambda-microvms demo: real cdk CLI, real CloudFormation Provider framework, no AWS account'));
+  say(dim(`ministack ${MINISTACK_VERSION} (pinned, .venv/) + our MicroVMs emulator; work files in ${path.relative(ROOT, workDir)}/`));
+  fs.rmSync(workDir, { recursive: true, force: true });
+  fs.mkdirSync(workDir, { recursive: true });
+  fs.cpSync(path.join(ROOT, 'example', 'image'), imageDir, { recursive: true });
+
+  let env: LocalDeployment | undefined;
+  const stopServers = async () => {
+    if (env) {
+      const e = env;
+      env = undefined;
+      await e.stop();
+      say(dim(`\nstopped ministack (pid ${e.ministack.pid}) and the emulator (pid ${e.emulator.pid})`));
+    }
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    say(red(`\n${sig}: stopping the servers`));
+    void stopServers().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  let ok = false;
+  try {
+    env = await step('Start ministack and the emulator on 127.0.0.1', async () => {
+      const e = await LocalDeployment.start({ workDir, log: (l) => say(`  ${l}`) });
+      return { value: e, detail: `ministack ${e.ministack.url}, emulator ${e.emulator.url}` };
+    });
+    const local = env;
+
+    const baseline = await step('cdk bootstrap aws://000000000000/us-east-1', async () => {
+      const r = await local.bootstrap();
+      if (r.exitCode !== 0) throw cdkFailed('cdk bootstrap', r);
+      const inv = await local.aws.inventory();
+      say(`  bootstrapped (CDKToolkit stack: ${(await local.aws.describeStack('CDKToolkit'))?.status})`);
+      return { value: inv, detail: 'CDKToolkit stack created' };
+    });
+
+    const v1Ids = await step('Deploy the example app (image v1, version, VPC + connector, fleet of 3)', async () => {
+      const ids = await deployAndShow(local, 'deploy-v1', '1.0', 'v1', []);
+      return { value: ids, detail: `image version 1.0, ${ids.length} MicroVMs` };
+    });
+
+    await step('Change the image code (server.mjs: v1 → v2) and deploy again', async () => {
+      const file = path.join(imageDir, 'server.mjs');
+      fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace("const VERSION = 'v1';", "const VERSION = 'v2';"));
+      say(`  edited ${path.relative(ROOT, file)}`);
+      const ids = await deployAndShow(local, 'deploy-v2', '2.0', 'v2', v1Ids);
+      return { value: ids, detail: `image version 2.0, fleet replaced (${ids.length} new MicroVMs)` };
+    });
+
+    await step('cdk destroy', async () => {
+      const r = await local.cdk(['destroy', STACK, '--force', '--progress', 'events'], {
+        name: 'destroy', onLine: progressPrinter(), context: { imageDirectory: imageDir, stackName: STACK },
+      });
+      if (r.exitCode !== 0) throw cdkFailed('cdk destroy', r);
+      return { value: undefined, detail: 'stack deleted' };
+    });
+
+    await step('Check that nothing is left in either emulator', async () => {
+      const stack = await local.aws.describeStack(STACK);
+      check('stack gone from CloudFormation', !stack || stack.status === 'DELETE_COMPLETE', stack?.status ?? 'does not exist');
+      const left = inventoryDiff(baseline as Inventory, await local.aws.inventory());
+      check('ministack: no function, role, policy, state machine, log group, table, VPC, subnet, security group, secret or parameter left',
+        Object.keys(left).length === 0, Object.keys(left).length ? JSON.stringify(left) : 'same as right after bootstrap');
+      const state = await local.emulatorState();
+      const vms = state.microvms.filter((vm) => vm.state !== 'TERMINATED');
+      check('emulator: no image, connector or live MicroVM left', state.images.length === 0 && state.connectors.length === 0 && vms.length === 0,
+        `${state.images.length} image(s), ${state.connectors.length} connector(s), ${vms.length} live MicroVM(s)`);
+      return { value: undefined, detail: 'nothing left' };
+    });
+    ok = true;
+  } catch (e) {
+    say(red(`\n✘ ${e instanceof Error ? e.message : String(e)}`));
+    if (!(e instanceof DemoFailure) && e instanceof Error && e.stack) say(dim(e.stack));
+  } finally {
+    await stopServers();
+  }
+
+  say(`\n${bold('Summary')}`);
+  for (const r of results) say(`  ${r.ok ? green('✔') : red('✘')} ${r.name.padEnd(78)} ${dim(`${r.seconds.toFixed(1)} s`)}  ${dim(r.detail)}`);
+  say(`  ${checks.filter((c) => c.ok).length}/${checks.length} checks passed`);
+  say(`  ${ok ? green(bold('demo passed')) : red(bold('demo FAILED'))} in ${((Date.now() - started) / 1000).toFixed(0)} s; logs in ${path.relative(ROOT, path.join(workDir, 'logs'))}/`);
+  return ok ? 0 : 1;
+}
+
+main().then((code) => process.exit(code), (e) => {
+  process.stderr.write(`${e?.stack ?? e}\n`);
+  process.exit(1);
+});
