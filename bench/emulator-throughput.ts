@@ -3,6 +3,7 @@
  * RunMicrovm+TerminateMicrovm pairs/second, with rate limits off and (for reference) on.
  * Bounded: at most ~1.2 s or N requests per measurement. Run: npx tsx bench/emulator-throughput.ts
  */
+// eslint-disable-next-line import/no-extraneous-dependencies -- benchmark only, never shipped
 import { CreateMicrovmImageCommand, GetMicrovmCommand, LambdaMicrovmsClient, RunMicrovmCommand, TerminateMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
 import { ManualClock, startEmulator } from '../emulator/src/index';
 

@@ -1,3 +1,4 @@
+/* eslint-disable @stylistic/max-len */
 /**
  * Conformance runner: replays the recorded AWS scenarios (emulator/conformance/aws-recorded/cases) against a
  * running emulator over raw HTTP and compares every response with its recorded fixture after the documented
@@ -260,8 +261,7 @@ async function runStep(opts: Required<Pick<ConformanceOptions, 'url'>> & Conform
   if (fx.meta?.errorType !== undefined && res.errorType !== fx.meta.errorType) problems.push(`error type ${res.errorType}, recorded ${fx.meta.errorType}`);
   if (exp.itemShape) {
     const items = getPath(res.json, exp.itemShape.path);
-    if (!Array.isArray(items)) problems.push(`${exp.itemShape.path} is not a list`);
-    else {
+    if (!Array.isArray(items)) {problems.push(`${exp.itemShape.path} is not a list`);} else {
       if (exp.itemShape.minItems !== undefined && items.length < exp.itemShape.minItems) problems.push(`${exp.itemShape.path} has ${items.length} item(s), expected at least ${exp.itemShape.minItems}`);
       items.forEach((it: any, i: number) => {
         for (const m of exp.itemShape!.required) if (!(m in it)) problems.push(`${exp.itemShape!.path}[${i}].${m} missing`);

@@ -1,3 +1,4 @@
+/* eslint-disable @stylistic/max-len */
 /**
  * Error responses in the shapes AWS uses on the wire (restJson1): HTTP status from the error shape,
  * `x-amzn-errortype` header and `__type` in the body.

@@ -61,16 +61,6 @@ export interface RunningEmulator {
   readonly account: string;
   readonly clock: Clock;
   readonly delays: Readonly<Delays>;
-  close(): Promise<void>;
-  /** Forgets all resources, idempotency tokens, faults, rate-limit buckets and request statistics. */
-  reset(): void;
-  /** JSON view of all state (same as GET /_emulator/state). */
-  snapshot(): EmulatorSnapshot;
-  /** Requests per operation since the last reset (same as GET /_emulator/stats). */
-  stats(): EmulatorStats;
-  resetStats(): void;
-  /** Advances a ManualClock (throws on a RealClock). */
-  advance(ms: number): void;
   /** Fault injection (same as the /_emulator/faults/* admin routes). */
   faults: {
     failNextBuild(f: BuildFailureFault): void;
@@ -82,6 +72,16 @@ export interface RunningEmulator {
     clear(): void;
     list(): unknown;
   };
+  close(): Promise<void>;
+  /** Forgets all resources, idempotency tokens, faults, rate-limit buckets and request statistics. */
+  reset(): void;
+  /** JSON view of all state (same as GET /_emulator/state). */
+  snapshot(): EmulatorSnapshot;
+  /** Requests per operation since the last reset (same as GET /_emulator/stats). */
+  stats(): EmulatorStats;
+  resetStats(): void;
+  /** Advances a ManualClock (throws on a RealClock). */
+  advance(ms: number): void;
 }
 
 export interface EmulatorSnapshot {

@@ -1,3 +1,4 @@
+/* eslint-disable @stylistic/max-len */
 /**
  * Loads the two botocore service models (copied to emulator/models/) and drives routing, request
  * parsing and generic validation from them: required members, string lengths, patterns, integer
@@ -11,9 +12,9 @@
  * the spec. Lambda Core member paths are lower-camel-cased (`configuration.vpcEgressConfiguration.subnetIds`),
  * as recorded.
  */
+import { ServiceName } from './errors';
 import coreModelJson from '../models/lambda-core-service-2.json';
 import microvmsModelJson from '../models/lambda-microvms-service-2.json';
-import { ServiceName } from './errors';
 
 export interface Shape {
   type: string;
@@ -107,8 +108,7 @@ export function matchRoute(method: string, rawPath: string): RouteMatch | undefi
     let ok = true;
     for (let i = 0; i < segs.length; i++) {
       const t = op.segments[i];
-      if (t.startsWith('{')) labels[t.slice(1, -1).replace(/\+$/, '')] = segs[i];
-      else if (t !== segs[i]) {
+      if (t.startsWith('{')) {labels[t.slice(1, -1).replace(/\+$/, '')] = segs[i];} else if (t !== segs[i]) {
         ok = false;
         break;
       }
@@ -151,14 +151,12 @@ export function buildInput(op: OperationDef, labels: Record<string, string>, que
     } else if (ref.location === 'querystring') {
       const key = ref.locationName ?? name;
       if (!query.has(key)) continue;
-      if (target.type === 'list') input[name] = query.getAll(key);
-      else {
+      if (target.type === 'list') {input[name] = query.getAll(key);} else {
         const raw = query.get(key)!;
         if (target.type === 'integer' || target.type === 'long') {
           if (!/^-?\d+$/.test(raw)) typeErrors.push(`Value '${raw}' at '${pathName(op.service, name)}' failed to satisfy constraint: Member must be a number`);
           else input[name] = Number(raw);
-        } else if (target.type === 'boolean') input[name] = raw === 'true';
-        else input[name] = raw;
+        } else if (target.type === 'boolean') {input[name] = raw === 'true';} else {input[name] = raw;}
       }
     } else if (ref.location === 'header') {
       const v = headers[(ref.locationName ?? name).toLowerCase()];
@@ -177,6 +175,7 @@ function pathName(service: ServiceName, name: string): string {
 /** Members whose values AWS leaves out of validation messages. */
 const SENSITIVE_MEMBERS = new Set(['runHookPayload', 'environmentVariables']);
 
+/* eslint-disable no-bitwise -- reproducing java.lang.String#hashCode and HashMap bucket selection */
 function javaStringHash(s: string): number {
   let h = 0;
   for (let i = 0; i < s.length; i++) h = (Math.imul(31, h) + s.charCodeAt(i)) | 0;
@@ -191,6 +190,7 @@ export function javaHashOrder(names: string[]): string[] {
     const h = javaStringHash(n);
     return (h ^ (h >>> 16)) & (cap - 1);
   };
+  /* eslint-enable no-bitwise */
   return names.map((n, i) => ({ n, i, b: bucket(n) })).sort((a, b) => a.b - b.b || a.i - b.i).map((x) => x.n);
 }
 

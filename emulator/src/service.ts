@@ -1,3 +1,4 @@
+/* eslint-disable @stylistic/max-len */
 /**
  * The emulated control plane: images, versions, builds, MicroVMs, network connectors, tags, idempotency,
  * quotas and injected faults. All state transitions are lazy (see timeline.ts): mutations write the planned

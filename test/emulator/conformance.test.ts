@@ -1,5 +1,5 @@
-import { ManualClock, RunningEmulator, startEmulator } from '../../emulator/src/index';
 import { CaseResult, compareWithFixture, loadCases, normalize, runConformance } from '../../emulator/src/conformance';
+import { ManualClock, RunningEmulator, startEmulator } from '../../emulator/src/index';
 
 /**
  * Known deviations from the recorded AWS behaviour, `caseId/stepName` → reason. Keep in sync with

@@ -1,5 +1,6 @@
-import { LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
+/* eslint-disable @stylistic/max-len */
 import { Sha256 } from '@aws-crypto/sha256-js';
+import { LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { EmulatorOptions, ManualClock, RunningEmulator, startEmulator } from '../../emulator/src/index';

@@ -1,3 +1,4 @@
+/* eslint-disable @stylistic/max-len */
 import {
   CreateMicrovmImageCommand, DeleteMicrovmImageCommand, DeleteMicrovmImageVersionCommand, GetMicrovmImageBuildCommand, GetMicrovmImageCommand,
   GetMicrovmImageVersionCommand, ListManagedMicrovmImagesCommand, ListManagedMicrovmImageVersionsCommand, ListMicrovmImageBuildsCommand,

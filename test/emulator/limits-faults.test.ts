@@ -1,6 +1,7 @@
-import { CreateMicrovmImageCommand, GetMicrovmCommand, GetMicrovmImageCommand, ListMicrovmImagesCommand, RunMicrovmCommand, SuspendMicrovmCommand, TerminateMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
+/* eslint-disable @stylistic/max-len */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CreateMicrovmImageCommand, GetMicrovmCommand, GetMicrovmImageCommand, ListMicrovmImagesCommand, RunMicrovmCommand, SuspendMicrovmCommand, TerminateMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
 import { admin, Env, errorOf, imageInput, setup } from './helpers';
 
 const send = (env: Env, cmd: any) => env.client.send(cmd) as Promise<any>;

@@ -1,3 +1,4 @@
+/* eslint-disable @stylistic/max-len */
 import {
   CreateMicrovmAuthTokenCommand, CreateMicrovmImageCommand, CreateMicrovmShellAuthTokenCommand, GetMicrovmCommand, ListMicrovmsCommand,
   ResumeMicrovmCommand, RunMicrovmCommand, SuspendMicrovmCommand, TerminateMicrovmCommand, UpdateMicrovmImageCommand,
