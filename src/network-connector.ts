@@ -12,12 +12,12 @@ import {
   TagManager,
   TagType,
   Token,
-  Validations,
 } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { checkMaxItems, checkPattern } from './private/validation';
 import { NetworkConnectorAttr, NetworkConnectorProps as NetworkConnectorWire, ResourceType } from './private/wire';
@@ -239,7 +239,12 @@ export class NetworkConnector extends NetworkConnectorBase implements ITaggable 
     });
     // The role's policy must exist before the service checks the role (on create and update).
     this.resource.node.addDependency(this.operatorRole);
-    provider.grantFor(this.resource, this.providerStatements());
+    const policy = provider.grantFor(this.resource, this.providerStatements());
+    const connectors = this.connectorsPattern();
+    const serviceLinkedRoles = `arn:${Stack.of(this).partition}:iam::${Stack.of(this).account}:role/aws-service-role/*`;
+    acknowledgeWildcards(policy, 'A connector\'s id (the last segment of its ARN) is assigned by the service at creation, so the policy, which must ' +
+      'exist before, covers network-connector:* in this account and Region (and their versions); EC2 Describe* actions have no resource-level ' +
+      'permissions (*); iam:CreateServiceLinkedRole is limited to Lambda service names.', connectors, `${connectors}:*`, '*', serviceLinkedRoles);
 
     this.networkConnectorArn = this.resource.getAttString(NetworkConnectorAttr.NETWORK_CONNECTOR_ARN);
     this.networkConnectorId = this.resource.getAttString(NetworkConnectorAttr.NETWORK_CONNECTOR_ID);
@@ -308,18 +313,22 @@ export class NetworkConnector extends NetworkConnectorBase implements ITaggable 
         },
       },
     }));
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5',
-      reason: 'network-interface/*: the network interfaces are created by the service later and their ids cannot be known; ' +
-        'creation is limited by tag keys and tagging to CreateNetworkInterface by network connectors. Subnet and security group ARNs use account * for shared VPCs, with exact ids.',
-    });
+    acknowledgeWildcards(role, 'The network interfaces are created by the service later, so their ids cannot be named; creation is limited ' +
+      'to the connector tag keys, and tagging to CreateNetworkInterface calls by network connectors.', ec2Arn('network-interface/*', stack.account));
+    acknowledgeWildcards(role, 'Exact subnet and security group ids; the account is * because in a shared VPC they belong to the VPC owner\'s account.',
+      ...subnetIds.map((id) => ec2Arn(`subnet/${id}`, '*')), ...securityGroups.map((sg) => ec2Arn(`security-group/${sg.securityGroupId}`, '*')));
     return role;
+  }
+
+  /** Every connector in this account and Region. */
+  private connectorsPattern(): string {
+    return Stack.of(this).formatArn({ service: 'lambda', resource: 'network-connector', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME });
   }
 
   /** What the provider needs for this connector. */
   private providerStatements(): iam.PolicyStatement[] {
     const stack = Stack.of(this);
-    const connectors = stack.formatArn({ service: 'lambda', resource: 'network-connector', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const connectors = this.connectorsPattern();
     return [
       new iam.PolicyStatement({
         actions: [

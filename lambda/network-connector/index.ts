@@ -1,7 +1,7 @@
+import { NetworkConnectorHandler } from './network-connector-handler';
 import type { NetworkConnectorProps } from '../../src/private/wire';
 import type { IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse } from '../shared/framework';
 import { LambdaCoreClient } from '../shared/lambda-core-client';
-import { NetworkConnectorHandler } from './network-connector-handler';
 
 const handler = new NetworkConnectorHandler(new LambdaCoreClient());
 

@@ -118,7 +118,9 @@ export class LambdaCoreServiceError extends Error {
   public readonly retryAfterSeconds?: number;
   public readonly requestId?: string;
 
-  constructor(init: { name: string; message: string; statusCode: number; type?: string; reason?: string; retryAfterSeconds?: number; requestId?: string }) {
+  constructor(init: {
+    name: string; message: string; statusCode: number; type?: string; reason?: string; retryAfterSeconds?: number; requestId?: string;
+  }) {
     super(init.message);
     this.name = init.name;
     this.statusCode = init.statusCode;
