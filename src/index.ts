@@ -1,6 +1,7 @@
 export * from './base-image';
 export * from './code';
 export * from './enums';
+export * from './fleet';
 export * from './hooks';
 export * from './image';
 export * from './image-version';

@@ -1,0 +1,496 @@
+import {
+  CustomResource,
+  Duration,
+  Fn,
+  IResource,
+  RemovalPolicy,
+  Resource,
+  Stack,
+  Token,
+} from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { IMicroVmImage } from './image';
+import { IMicroVmImageVersion } from './image-version';
+import { MicroVmLogging } from './logging';
+import { ManagedNetworkConnector, NetworkConnectorDirection } from './managed-connectors';
+import { acknowledgeWildcards } from './private/nag';
+import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
+import { checkMaxItems, checkRange } from './private/validation';
+import { FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, LoggingWire, ResourceType } from './private/wire';
+
+const MAX_DURATION = Duration.hours(8);
+const MAX_PAYLOAD_BYTES = 4096;
+const DEFAULT_LAUNCH_RATE = 5;
+const DEFAULT_TIMEOUT = Duration.minutes(55);
+const MAX_TIMEOUT = PROVIDER_TOTAL_TIMEOUT.minus(Duration.minutes(5));
+const MAX_DESIRED_COUNT = 10_000;
+
+/** The three settings of a MicroVM idle policy (the API requires all three together). */
+export interface MicroVmIdlePolicy {
+  /** Suspend after this long without inbound endpoint traffic: 60 seconds to 8 hours. */
+  readonly suspendAfterIdle: Duration;
+  /** Terminate after this long suspended: 0 (at once) to 8 hours. */
+  readonly terminateAfterSuspended: Duration;
+  /**
+   * Resume a suspended MicroVM when traffic arrives.
+   * @default true
+   */
+  readonly autoResume?: boolean;
+}
+
+/** Options of a rolling update. */
+export interface RollingUpdateOptions {
+  /**
+   * Replacements launched at once. Each batch must be RUNNING before as many old instances are
+   * terminated, so the fleet never has fewer than `desiredCount` ready instances and needs memory
+   * quota for `desiredCount + batchSize` during the update.
+   * @default 1
+   */
+  readonly batchSize?: number;
+}
+
+/** How a configuration change (image version, roles, connectors, policies, payload) replaces instances. */
+export class FleetUpdatePolicy {
+  /** Replace in batches; never fewer than `desiredCount` ready instances. */
+  public static rolling(options: RollingUpdateOptions = {}): FleetUpdatePolicy {
+    const batchSize = options.batchSize ?? 1;
+    checkRange('updatePolicy batchSize', batchSize, 1, MAX_DESIRED_COUNT, 'replace at least one instance at a time');
+    return new FleetUpdatePolicy('ROLLING', batchSize);
+  }
+
+  /**
+   * Launch every replacement at once, then terminate the old instances once the new ones are
+   * ready: the fastest update, never fewer than `desiredCount` ready instances, and twice the
+   * memory quota while it runs.
+   */
+  public static replaceAll(): FleetUpdatePolicy {
+    return new FleetUpdatePolicy('REPLACE_ALL');
+  }
+
+  private constructor(
+    /** ROLLING or REPLACE_ALL. */
+    public readonly kind: string,
+    /** Replacements in flight at once (ROLLING). */
+    public readonly batchSize?: number,
+  ) {}
+}
+
+/** A MicroVM fleet, created here or imported. */
+export interface IMicroVmFleet extends IResource {
+  /**
+   * The fleet id: the partition key of its instances in the inventory table.
+   * @attribute
+   */
+  readonly fleetId: string;
+  /** The image the fleet runs. */
+  readonly image: IMicroVmImage;
+  /** The inventory table (one item per instance under `pk = fleetId`). */
+  readonly inventoryTable: dynamodb.ITable;
+
+  /** Grants CreateMicrovmAuthToken (connect to the instances' endpoints). */
+  grantConnect(grantee: iam.IGrantable): iam.Grant;
+  /** Grants CreateMicrovmShellAuthToken; the fleet must have SHELL_INGRESS. */
+  grantShell(grantee: iam.IGrantable): iam.Grant;
+  /** Grants reading the instances (GetMicrovm, ListMicrovms) and the inventory. */
+  grantRead(grantee: iam.IGrantable): iam.Grant;
+  /** Grants suspending, resuming and terminating the instances (and reading them). */
+  grantManage(grantee: iam.IGrantable): iam.Grant;
+  /** Grants reading the inventory with one DynamoDB Query (`pk = fleetId`). */
+  grantReadInventory(grantee: iam.IGrantable): iam.Grant;
+}
+
+/** What a fleet is imported by. */
+export interface MicroVmFleetAttributes {
+  /** The fleet id. */
+  readonly fleetId: string;
+  /** The image the fleet runs. */
+  readonly image: IMicroVmImage;
+  /** The inventory table. */
+  readonly inventoryTable: dynamodb.ITable;
+  /**
+   * Whether the fleet's instances have SHELL_INGRESS (grantShell checks it).
+   * @default false
+   */
+  readonly shellIngress?: boolean;
+}
+
+/** Shared by created and imported fleets. */
+export abstract class MicroVmFleetBase extends Resource implements IMicroVmFleet {
+  public abstract readonly fleetId: string;
+  public abstract readonly image: IMicroVmImage;
+  public abstract readonly inventoryTable: dynamodb.ITable;
+  /** Whether the instances have SHELL_INGRESS. */
+  protected abstract readonly shellIngress: boolean;
+
+  public grantConnect(grantee: iam.IGrantable): iam.Grant {
+    return this.image.grant(grantee, 'lambda:CreateMicrovmAuthToken');
+  }
+
+  public grantShell(grantee: iam.IGrantable): iam.Grant {
+    if (!this.shellIngress) {
+      throw new Error(`grantShell: MicroVmFleet ${this.node.path} does not have SHELL_INGRESS, so shell tokens would be refused: add ManagedNetworkConnector.SHELL_INGRESS to \`ingress\``);
+    }
+    return this.image.grant(grantee, 'lambda:CreateMicrovmShellAuthToken');
+  }
+
+  public grantRead(grantee: iam.IGrantable): iam.Grant {
+    const grant = this.image.grant(grantee, 'lambda:GetMicrovm');
+    // ListMicrovms has no resource type in IAM: it cannot be scoped to an ARN.
+    iam.Grant.addToPrincipal({ grantee, actions: ['lambda:ListMicrovms'], resourceArns: ['*'] });
+    this.grantReadInventory(grantee);
+    return grant;
+  }
+
+  public grantManage(grantee: iam.IGrantable): iam.Grant {
+    this.grantRead(grantee);
+    return this.image.grant(grantee, 'lambda:SuspendMicrovm', 'lambda:ResumeMicrovm', 'lambda:TerminateMicrovm');
+  }
+
+  public grantReadInventory(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:Query', 'dynamodb:GetItem'],
+      resourceArns: [this.inventoryTable.tableArn],
+    });
+  }
+}
+
+/** Properties of a MicroVmFleet. */
+export interface MicroVmFleetProps {
+  /** The image to run. */
+  readonly image: IMicroVmImage;
+  /**
+   * The image version to run.
+   * @default - for a MicroVmImage of this app, the version its current deploy produced (an image
+   * update rolls the fleet); for an imported image, its latest active version at each deploy
+   */
+  readonly version?: IMicroVmImageVersion;
+  /**
+   * How many MicroVMs to keep. 0 is allowed (the fleet exists, nothing runs).
+   */
+  readonly desiredCount: number;
+  /**
+   * The role the instances run as (AWS credentials inside the guest, runtime logs).
+   * @default - a role is created when `logging` writes to CloudWatch, none otherwise
+   */
+  readonly executionRole?: iam.IRole;
+  /**
+   * AWS-managed ingress connectors (at most 10), e.g. ALL_INGRESS, or SHELL_INGRESS for grantShell.
+   * @default - the service's default ingress (HTTPS to the endpoint)
+   */
+  readonly ingress?: ManagedNetworkConnector[];
+  /**
+   * Egress connectors (at most 10): customer VPC connectors or ManagedNetworkConnector.INTERNET_EGRESS.refIn(...).
+   * @default - the service's default (the public internet)
+   */
+  readonly egressConnectors?: lambda.INetworkConnectorRef[];
+  /**
+   * Suspend after idle, terminate after suspended, auto-resume.
+   * @default - no idle policy: instances run until `maximumDuration`
+   */
+  readonly idlePolicy?: MicroVmIdlePolicy;
+  /**
+   * The longest an instance lives (running plus suspended): 1 second to 8 hours. Instances the
+   * service stops at the cap are replaced by the next deploy, not counted.
+   * @default Duration.hours(8)
+   */
+  readonly maximumDuration?: Duration;
+  /**
+   * Application logs of the instances.
+   * @default - the service's default (no CloudWatch logs without an execution role)
+   */
+  readonly logging?: MicroVmLogging;
+  /**
+   * The body of the /run hook, at most 4096 bytes. It is in the template: use
+   * `runHookPayloadSecret` for anything secret.
+   * @default - none
+   */
+  readonly runHookPayload?: string;
+  /**
+   * A secret whose SecretString is the /run payload (at most 4096 bytes). The provider reads it
+   * at deploy time; it is never in the template, the response or the logs.
+   * @default - none
+   */
+  readonly runHookPayloadSecret?: secretsmanager.ISecret;
+  /**
+   * How configuration changes replace instances (count changes only scale).
+   * @default FleetUpdatePolicy.rolling()
+   */
+  readonly updatePolicy?: FleetUpdatePolicy;
+  /**
+   * Suspend each instance once RUNNING: a warm pool that resumes in about a second.
+   * @default false
+   */
+  readonly suspendAfterLaunch?: boolean;
+  /**
+   * RunMicrovm calls per second (the account's RunMicrovm rate quota is 5 by default).
+   * @default 5
+   */
+  readonly launchRate?: number;
+  /**
+   * How long one deploy may take to converge (at most 55 minutes: CloudFormation waits one hour).
+   * @default Duration.minutes(55)
+   */
+  readonly timeout?: Duration;
+  /**
+   * What happens when the fleet leaves the stack: DESTROY terminates every instance; RETAIN
+   * leaves them running and keeps the inventory table.
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * N MicroVMs from one image version: launched on deploy, reconciled on update, terminated on delete.
+ *
+ * The instances are tracked in a DynamoDB table the fleet owns (on demand, point-in-time
+ * recovery): one item per instance under `pk = fleetId`, sort key `gen#<generation>#slot#<slot>`,
+ * with `microvmId`, `endpoint`, `imageVersion`, `state` and `phase` (`LAUNCHED`, or `LAUNCHING`
+ * while a launch is in flight). Apps read it with one Query after `grantReadInventory`; fleets of
+ * up to 10 instances also expose `instanceIds` and `instanceEndpoints`.
+ *
+ * Launches are idempotent: each RunMicrovm carries a clientToken derived from the fleet,
+ * generation and slot, recorded in the table before the call, so a retried or restarted handler
+ * re-issues the same tokens and never launches twice. Calls are paced at `launchRate`; throttling
+ * and transient errors back off with jitter; a memory quota refusal fails the deploy at once with
+ * the quota arithmetic. A failed create terminates everything it launched before it reports.
+ *
+ * @resource Custom::LambdaMicroVmFleet
+ */
+export class MicroVmFleet extends MicroVmFleetBase {
+  /** Imports a fleet (for grants). */
+  public static fromFleetAttributes(scope: Construct, id: string, attrs: MicroVmFleetAttributes): IMicroVmFleet {
+    class Import extends MicroVmFleetBase {
+      public readonly fleetId = attrs.fleetId;
+      public readonly image = attrs.image;
+      public readonly inventoryTable = attrs.inventoryTable;
+      protected readonly shellIngress = attrs.shellIngress ?? false;
+    }
+    return new Import(scope, id);
+  }
+
+  public readonly fleetId: string;
+  public readonly image: IMicroVmImage;
+  public readonly inventoryTable: dynamodb.ITable;
+  /**
+   * The image version the instances run (resolved at deploy time).
+   * @attribute
+   */
+  public readonly imageVersion: string;
+  /** The execution role, when the fleet has one. */
+  public readonly executionRole?: iam.IRole;
+  /** The log group, when the fleet logs to CloudWatch. */
+  public readonly logGroup?: logs.ILogGroup;
+  protected readonly shellIngress: boolean;
+
+  private readonly desiredCount: number;
+  private readonly resource: CustomResource;
+
+  constructor(scope: Construct, id: string, props: MicroVmFleetProps) {
+    super(scope, id);
+    validateProps(props);
+    this.image = props.image;
+    this.desiredCount = props.desiredCount;
+    this.shellIngress = (props.ingress ?? []).some((c) => c.connectorName === ManagedNetworkConnector.SHELL_INGRESS.connectorName);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
+
+    const table = new dynamodb.Table(this, 'Inventory', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy,
+    });
+    this.inventoryTable = table;
+
+    if (props.logging && !props.logging.isDisabled) {
+      this.logGroup = props.logging.logGroup ?? new logs.LogGroup(this, 'Logs', {
+        retention: logs.RetentionDays.ONE_MONTH,
+        removalPolicy,
+      });
+    }
+    this.executionRole = props.executionRole ?? (this.logGroup ? this.createExecutionRole(this.logGroup) : undefined);
+
+    const ingressArns = (props.ingress ?? []).map((c) => c.arnIn(this));
+    const egressArns = (props.egressConnectors ?? []).map((c) => c.networkConnectorRef.networkConnectorArn);
+    const version = props.version?.imageVersion ?? (props.image as { imageVersion?: string }).imageVersion;
+    const updatePolicy = props.updatePolicy ?? FleetUpdatePolicy.rolling();
+    const wire: FleetProps = {
+      ImageArn: props.image.imageArn,
+      ImageVersion: version,
+      DesiredCount: String(props.desiredCount),
+      ExecutionRoleArn: this.executionRole?.roleArn,
+      IngressConnectors: ingressArns.length ? ingressArns : undefined,
+      EgressConnectors: egressArns.length ? egressArns : undefined,
+      IdlePolicy: props.idlePolicy ? {
+        MaxIdleSeconds: String(props.idlePolicy.suspendAfterIdle.toSeconds()),
+        SuspendedSeconds: String(props.idlePolicy.terminateAfterSuspended.toSeconds()),
+        AutoResume: String(props.idlePolicy.autoResume ?? true),
+      } : undefined,
+      MaximumDurationSeconds: String((props.maximumDuration ?? MAX_DURATION).toSeconds()),
+      Logging: props.logging ? renderLogging(props.logging, this.logGroup) : undefined,
+      RunHookPayload: props.runHookPayload,
+      RunHookPayloadSecretArn: props.runHookPayloadSecret?.secretArn,
+      UpdatePolicy: updatePolicy.kind,
+      BatchSize: updatePolicy.batchSize !== undefined ? String(updatePolicy.batchSize) : undefined,
+      SuspendAfterLaunch: props.suspendAfterLaunch ? 'true' : undefined,
+      LaunchRate: String(props.launchRate ?? DEFAULT_LAUNCH_RATE),
+      TableName: table.tableName,
+      TimeoutSeconds: String((props.timeout ?? DEFAULT_TIMEOUT).toSeconds()),
+    };
+    const provider = MicroVmsProvider.getOrCreate(this, 'fleet', 'MicroVM fleets');
+    this.resource = new CustomResource(this, 'Resource', {
+      serviceToken: provider.serviceToken,
+      resourceType: ResourceType.FLEET,
+      properties: wire as any,
+      removalPolicy,
+      serviceTimeout: PROVIDER_TOTAL_TIMEOUT,
+    });
+    const providerPolicy = provider.grantFor(this.resource, this.providerStatements(props, table, egressArns));
+    acknowledgeWildcards(providerPolicy, 'ListMicrovms has no IAM resource type, so only * matches it; every RunMicrovm passes the AWS-managed ' +
+      'connectors (account aws, named by the service); the other statements are scoped to this image and its version-qualified ARNs (<image arn>:*).',
+    '*', ManagedNetworkConnector.allArnsIn(this), `${props.image.imageArn}:*`);
+
+    this.fleetId = this.resource.ref;
+    this.imageVersion = this.resource.getAttString(FleetAttr.IMAGE_VERSION);
+  }
+
+  /**
+   * The instance ids, in slot order (fleets of up to 10 instances; larger fleets: read the inventory).
+   */
+  public get instanceIds(): string[] {
+    return this.smallFleetList('instanceIds', FleetAttr.INSTANCE_IDS);
+  }
+
+  /**
+   * The instance endpoints (host names, no scheme), in slot order (fleets of up to 10 instances).
+   */
+  public get instanceEndpoints(): string[] {
+    return this.smallFleetList('instanceEndpoints', FleetAttr.ENDPOINTS);
+  }
+
+  private smallFleetList(name: string, attr: string): string[] {
+    if (this.desiredCount > FLEET_ATTRIBUTE_MAX_INSTANCES || this.desiredCount === 0) {
+      throw new Error(`${name}: MicroVmFleet ${this.node.path} has desiredCount ${this.desiredCount}; ids and endpoints are attributes for 1 to ${FLEET_ATTRIBUTE_MAX_INSTANCES} instances (CloudFormation's 4 KB response): ` +
+        'read the inventory table instead (grantReadInventory, then Query pk = fleetId)');
+    }
+    return Fn.split(',', this.resource.getAttString(attr), this.desiredCount);
+  }
+
+  private createExecutionRole(logGroup: logs.ILogGroup): iam.Role {
+    const stack = Stack.of(this);
+    const role = new iam.Role(this, 'ExecutionRole', {
+      description: 'Runs the MicroVMs of a fleet (cdk-lambda-microvms)',
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+      }),
+    });
+    role.assumeRolePolicy!.addStatements(new iam.PolicyStatement({
+      actions: ['sts:TagSession'],
+      principals: [new iam.ServicePrincipal('lambda.amazonaws.com')],
+      conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+    }));
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resources: [logGroup.logGroupArn, `${logGroup.logGroupArn}:log-stream:*`],
+    }));
+    acknowledgeWildcards(role, 'The service names the log streams of each MicroVM: the statement is scoped to the fleet\'s own log group.',
+      `${logGroup.logGroupArn}:log-stream:*`);
+    return role;
+  }
+
+  /** The provider may run and stop instances of exactly this image, and use exactly this table, roles and secret. */
+  private providerStatements(props: MicroVmFleetProps, table: dynamodb.Table, egressArns: string[]): iam.PolicyStatement[] {
+    const imageArn = props.image.imageArn;
+    const statements = [
+      new iam.PolicyStatement({
+        actions: [
+          'lambda:RunMicrovm', 'lambda:GetMicrovm', 'lambda:SuspendMicrovm', 'lambda:TerminateMicrovm',
+          'lambda:GetMicrovmImage', 'lambda:GetMicrovmImageVersion',
+        ],
+        // Instance operations authorize against the image (and its version-qualified ARNs).
+        resources: [imageArn, `${imageArn}:*`],
+      }),
+      new iam.PolicyStatement({
+        // ListMicrovms has no resource type in IAM; the handler filters each call by this image.
+        actions: ['lambda:ListMicrovms'],
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
+        // Every RunMicrovm passes the AWS-managed connectors (account `aws`), plus the fleet's own.
+        actions: ['lambda:PassNetworkConnector'],
+        resources: [ManagedNetworkConnector.allArnsIn(this), ...egressArns.filter((a) => !a.includes(':aws:network-connector:'))],
+      }),
+      new iam.PolicyStatement({
+        actions: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'],
+        resources: [table.tableArn],
+      }),
+    ];
+    if (this.executionRole) {
+      statements.push(new iam.PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: [this.executionRole.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' } },
+      }));
+    }
+    const secret = props.runHookPayloadSecret;
+    if (secret) {
+      statements.push(new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        // A secret imported by name has a partial ARN: the suffix Secrets Manager adds is six characters.
+        resources: [secret.secretFullArn ?? `${secret.secretArn}-??????`],
+      }));
+      if (secret.encryptionKey) {
+        statements.push(new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [secret.encryptionKey.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
+        }));
+      }
+    }
+    return statements;
+  }
+}
+
+function renderLogging(logging: MicroVmLogging, logGroup?: logs.ILogGroup): LoggingWire {
+  if (logging.isDisabled) return { Disabled: 'true' };
+  return { LogGroup: logGroup?.logGroupName, LogStream: logging.logStream };
+}
+
+function validateProps(props: MicroVmFleetProps): void {
+  checkRange('desiredCount', props.desiredCount, 0, MAX_DESIRED_COUNT, 'use 0 to stop every instance, and split very large fleets');
+  if (props.maximumDuration) {
+    checkRange('maximumDuration (seconds)', props.maximumDuration.toSeconds(), 1, MAX_DURATION.toSeconds(), 'the service caps a MicroVM at 8 hours, running plus suspended');
+  }
+  if (props.runHookPayload !== undefined && !Token.isUnresolved(props.runHookPayload)) {
+    const bytes = Buffer.byteLength(props.runHookPayload, 'utf8');
+    if (bytes > MAX_PAYLOAD_BYTES) {
+      throw new Error(`runHookPayload must be at most ${MAX_PAYLOAD_BYTES} bytes, got ${bytes}: RunMicrovm rejects longer payloads; pass a reference the instance resolves instead`);
+    }
+  }
+  if (props.runHookPayload !== undefined && props.runHookPayloadSecret) {
+    throw new Error('pass runHookPayload or runHookPayloadSecret, not both');
+  }
+  if (props.idlePolicy) {
+    checkRange('idlePolicy.suspendAfterIdle (seconds)', props.idlePolicy.suspendAfterIdle.toSeconds(), 60, MAX_DURATION.toSeconds(), 'the service waits at least 60 seconds and at most 8 hours');
+    checkRange('idlePolicy.terminateAfterSuspended (seconds)', props.idlePolicy.terminateAfterSuspended.toSeconds(), 0, MAX_DURATION.toSeconds(), 'use 0 to terminate on suspend, at most 8 hours');
+  }
+  if (props.launchRate !== undefined && !Token.isUnresolved(props.launchRate) && !(props.launchRate > 0 && props.launchRate <= 1000)) {
+    throw new Error(`launchRate must be more than 0 and at most 1000 RunMicrovm calls per second, got ${props.launchRate}: use your account's RunMicrovm rate quota (5 by default)`);
+  }
+  checkMaxItems('ingress', props.ingress, 10, 'RunMicrovm takes at most 10 ingress connectors');
+  for (const c of props.ingress ?? []) {
+    if (c.direction !== NetworkConnectorDirection.INGRESS) {
+      throw new Error(`ingress: ${c.connectorName} is an ${c.direction} connector: pass it in egressConnectors`);
+    }
+  }
+  checkMaxItems('egressConnectors', props.egressConnectors, 10, 'RunMicrovm takes at most 10 egress connectors');
+  if (props.timeout && !Token.isUnresolved(props.timeout.toSeconds())) {
+    checkRange('timeout (seconds)', props.timeout.toSeconds(), 60, MAX_TIMEOUT.toSeconds(), 'CloudFormation waits at most one hour for a custom resource: use 1 to 55 minutes');
+  }
+}

@@ -1,0 +1,282 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import {
+  FleetUpdatePolicy,
+  ManagedNetworkConnector,
+  MicroVmCode,
+  MicroVmFleet,
+  MicroVmFleetProps,
+  MicroVmImage,
+  MicroVmLogging,
+} from '../src';
+import { HELLO_IMAGE_DIR, newStack } from './support/stack';
+
+const FLEET = 'Custom::LambdaMicroVmFleet';
+
+function setup(id = 'TestStack') {
+  const { app, stack } = newStack(id);
+  const image = new MicroVmImage(stack, 'Image', { code: MicroVmCode.fromAsset(HELLO_IMAGE_DIR), imageName: 'fleet-image' });
+  return { app, stack, image };
+}
+
+describe('MicroVmFleet', () => {
+  test('renders the fleet with its inventory table and the defaults', () => {
+    const { stack, image } = setup();
+    new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 3 });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties(FLEET, {
+      ImageArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Image'), 'ImageArn'] },
+      // Default version: the one the image's current deploy produced, so an image update rolls the fleet.
+      ImageVersion: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Image'), 'ImageVersion'] },
+      DesiredCount: '3',
+      ExecutionRoleArn: Match.absent(),
+      MaximumDurationSeconds: '28800',
+      UpdatePolicy: 'ROLLING',
+      BatchSize: '1',
+      LaunchRate: '5',
+      SuspendAfterLaunch: Match.absent(),
+      RunHookPayload: Match.absent(),
+      TableName: { Ref: Match.stringLikeRegexp('^FleetInventory') },
+      TimeoutSeconds: '3300',
+    });
+    t.hasResource(FLEET, { DeletionPolicy: 'Delete' });
+    t.hasResource('AWS::DynamoDB::Table', {
+      Properties: {
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      },
+      DeletionPolicy: 'Delete',
+    });
+    // No execution role unless something needs one.
+    t.resourcePropertiesCountIs('AWS::IAM::Role', { Description: Match.stringLikeRegexp('Runs the MicroVMs') }, 0);
+  });
+
+  test('RETAIN keeps both the instances (no Delete is sent) and the inventory', () => {
+    const { stack, image } = setup();
+    new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 1, removalPolicy: RemovalPolicy.RETAIN });
+    const t = Template.fromStack(stack);
+    t.hasResource(FLEET, { DeletionPolicy: 'Retain' });
+    t.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain' });
+  });
+
+  test('every setting reaches the wire; CloudWatch logging creates a log group and an execution role', () => {
+    const { stack, image } = setup();
+    new MicroVmFleet(stack, 'Fleet', {
+      image,
+      desiredCount: 0,
+      ingress: [ManagedNetworkConnector.ALL_INGRESS, ManagedNetworkConnector.SHELL_INGRESS],
+      egressConnectors: [ManagedNetworkConnector.INTERNET_EGRESS.refIn(stack)],
+      idlePolicy: { suspendAfterIdle: Duration.minutes(5), terminateAfterSuspended: Duration.hours(1) },
+      maximumDuration: Duration.hours(2),
+      logging: MicroVmLogging.cloudWatch(),
+      runHookPayload: '{"role":"worker"}',
+      updatePolicy: FleetUpdatePolicy.replaceAll(),
+      suspendAfterLaunch: true,
+      launchRate: 10,
+      timeout: Duration.minutes(30),
+    });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties(FLEET, {
+      DesiredCount: '0',
+      IngressConnectors: [
+        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':lambda:us-east-1:aws:network-connector:aws-network-connector:ALL_INGRESS']] },
+        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':lambda:us-east-1:aws:network-connector:aws-network-connector:SHELL_INGRESS']] },
+      ],
+      EgressConnectors: [Match.anyValue()],
+      IdlePolicy: { MaxIdleSeconds: '300', SuspendedSeconds: '3600', AutoResume: 'true' },
+      MaximumDurationSeconds: '7200',
+      Logging: { LogGroup: { Ref: Match.stringLikeRegexp('^FleetLogs') } },
+      RunHookPayload: '{"role":"worker"}',
+      UpdatePolicy: 'REPLACE_ALL',
+      BatchSize: Match.absent(),
+      SuspendAfterLaunch: 'true',
+      LaunchRate: '10',
+      TimeoutSeconds: '1800',
+      ExecutionRoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^FleetExecutionRole'), 'Arn'] },
+    });
+    t.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^FleetExecutionRole') }],
+      PolicyDocument: { Statement: [Match.objectLike({ Action: ['logs:CreateLogStream', 'logs:PutLogEvents'] })] },
+    });
+  });
+
+  test('the provider may run and stop instances of exactly this image, use exactly this table, and pass exactly the execution role', () => {
+    const { stack, image } = setup();
+    const role = new iam.Role(stack, 'Exec', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 2, executionRole: role });
+    const imageArn = { 'Fn::GetAtt': [Match.stringLikeRegexp('^Image'), 'ImageArn'] };
+    Template.fromStack(stack).hasResourceProperties('AWS::IAM::Policy', {
+      PolicyName: Match.stringLikeRegexp('^FleetProviderPolicy'),
+      PolicyDocument: {
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: ['lambda:RunMicrovm', 'lambda:GetMicrovm', 'lambda:SuspendMicrovm', 'lambda:TerminateMicrovm', 'lambda:GetMicrovmImage', 'lambda:GetMicrovmImageVersion'],
+            Resource: [imageArn, { 'Fn::Join': ['', [imageArn, ':*']] }],
+          },
+          { Effect: 'Allow', Action: 'lambda:ListMicrovms', Resource: '*' },
+          { Effect: 'Allow', Action: 'lambda:PassNetworkConnector', Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':lambda:us-east-1:aws:network-connector:aws-network-connector:*']] } },
+          {
+            Effect: 'Allow',
+            Action: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'],
+            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^FleetInventory'), 'Arn'] },
+          },
+          {
+            Effect: 'Allow',
+            Action: 'iam:PassRole',
+            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Exec'), 'Arn'] },
+            Condition: { StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' } },
+          },
+        ],
+      },
+    });
+  });
+
+  test('a payload secret: only its ARN is in the template, and the provider may read exactly that secret', () => {
+    const { stack, image } = setup();
+    const secret = new secretsmanager.Secret(stack, 'Payload');
+    new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 1, runHookPayloadSecret: secret });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties(FLEET, { RunHookPayloadSecretArn: { Ref: Match.stringLikeRegexp('^Payload') }, RunHookPayload: Match.absent() });
+    t.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyName: Match.stringLikeRegexp('^FleetProviderPolicy'),
+      PolicyDocument: { Statement: Match.arrayWith([{ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: { Ref: Match.stringLikeRegexp('^Payload') } }]) },
+    });
+  });
+
+  test('a fleet of up to 10 exposes its ids and endpoints; larger fleets point at the inventory', () => {
+    const { stack, image } = setup();
+    const small = new MicroVmFleet(stack, 'Small', { image, desiredCount: 2 });
+    expect(JSON.stringify(stack.resolve(small.instanceEndpoints))).toMatch(/Fn::Split.*Endpoints/);
+    expect(JSON.stringify(stack.resolve(small.instanceIds))).toMatch(/Fn::Split.*InstanceIds/);
+    const big = new MicroVmFleet(stack, 'Big', { image, desiredCount: 11 });
+    expect(() => big.instanceIds).toThrow(/desiredCount 11.*read the inventory table instead/);
+    expect(stack.resolve(big.fleetId)).toEqual({ Ref: expect.stringMatching(/^Big/) });
+  });
+
+  test('grants: connect, shell, read, manage, read inventory', () => {
+    const { stack, image } = setup();
+    const fleet = new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 1, ingress: [ManagedNetworkConnector.SHELL_INGRESS] });
+    const app = new iam.Role(stack, 'App', { assumedBy: new iam.AccountRootPrincipal() });
+    fleet.grantConnect(app);
+    fleet.grantShell(app);
+    fleet.grantManage(app);
+    const imageArn = { 'Fn::GetAtt': [Match.stringLikeRegexp('^Image'), 'ImageArn'] };
+    const onImage = [imageArn, { 'Fn::Join': ['', [imageArn, ':*']] }];
+    Template.fromStack(stack).hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^App') }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Action: 'lambda:CreateMicrovmAuthToken', Resource: onImage }),
+          Match.objectLike({ Action: 'lambda:CreateMicrovmShellAuthToken', Resource: onImage }),
+          Match.objectLike({ Action: 'lambda:GetMicrovm', Resource: onImage }),
+          Match.objectLike({ Action: 'lambda:ListMicrovms', Resource: '*' }),
+          Match.objectLike({ Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^FleetInventory'), 'Arn'] } }),
+          Match.objectLike({ Action: ['lambda:SuspendMicrovm', 'lambda:ResumeMicrovm', 'lambda:TerminateMicrovm'], Resource: onImage }),
+        ]),
+      },
+    });
+  });
+
+  test('an imported fleet grants on the imported image and table', () => {
+    const { stack } = setup();
+    const image = MicroVmImage.fromImageName(stack, 'Imported', 'other');
+    const table = dynamodb.Table.fromTableName(stack, 'Table', 'inventory');
+    const fleet = MicroVmFleet.fromFleetAttributes(stack, 'F', { fleetId: 'fleet-0123', image, inventoryTable: table });
+    const fn = new iam.Role(stack, 'Reader', { assumedBy: new iam.AccountRootPrincipal() });
+    fleet.grantReadInventory(fn);
+    expect(() => fleet.grantShell(fn)).toThrow(/does not have SHELL_INGRESS/);
+    Template.fromStack(stack).hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: [Match.objectLike({ Action: ['dynamodb:Query', 'dynamodb:GetItem'] })] },
+    });
+  });
+
+  test('fleets share one provider with the stack', () => {
+    const { stack, image } = setup();
+    new MicroVmFleet(stack, 'A', { image, desiredCount: 1 });
+    new MicroVmFleet(stack, 'B', { image, desiredCount: 1 });
+    const t = Template.fromStack(stack);
+    t.resourceCountIs(FLEET, 2);
+    t.resourceCountIs('AWS::DynamoDB::Table', 2);
+    const handlers = t.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('MicroVM fleets') } });
+    expect(Object.keys(handlers)).toHaveLength(2);
+  });
+
+  test('snapshot', () => {
+    const { stack, image } = setup();
+    new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 4, updatePolicy: FleetUpdatePolicy.rolling({ batchSize: 2 }), runHookPayload: 'hello' });
+    expect(Template.fromStack(stack).toJSON()).toMatchSnapshot();
+  });
+
+  test('cdk-nag AwsSolutions: no unsuppressed findings', () => {
+    const { app, stack, image } = setup('NagStack');
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    const fleet = new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 2, logging: MicroVmLogging.cloudWatch(), runHookPayloadSecret: new secretsmanager.Secret(stack, 'Payload') });
+    const secret = stack.node.findChild('Payload');
+    Validations.of(secret).acknowledge({ id: 'AwsSolutions-SMG4', reason: 'a test secret holding a /run payload: nothing to rotate' });
+    const reader = new iam.Role(stack, 'Reader', { assumedBy: new iam.AccountRootPrincipal() });
+    fleet.grantRead(reader);
+    Validations.of(reader).acknowledge(
+      { id: 'AwsSolutions-IAM5[Resource::<Image9D742C96.ImageArn>:*]', reason: 'the image\'s version-qualified ARNs' },
+      { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'ListMicrovms has no resource type in IAM' },
+    );
+    app.synth();
+    const errors = Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+    expect(errors.map((e) => `${e.id}: ${e.entry.data}`)).toEqual([]);
+    expect(warnings.map((e) => `${e.id}: ${e.entry.data}`)).toEqual([]);
+  });
+});
+
+describe('MicroVmFleet validation', () => {
+  const make = (props: Partial<MicroVmFleetProps>) => {
+    const { stack, image } = setup();
+    return () => new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 1, ...props });
+  };
+
+  test('fails on a negative desiredCount', () => {
+    expect(make({ desiredCount: -1 })).toThrow(/desiredCount must be an integer from 0 to 10000, got -1/);
+  });
+  test('fails on a maximumDuration over 8 hours', () => {
+    expect(make({ maximumDuration: Duration.hours(9) })).toThrow(/maximumDuration \(seconds\) must be an integer from 1 to 28800, got 32400/);
+  });
+  test('fails on a runHookPayload over 4096 bytes (counted in bytes, not characters)', () => {
+    expect(make({ runHookPayload: 'é'.repeat(2049) })).toThrow(/runHookPayload must be at most 4096 bytes, got 4098/);
+  });
+  test('fails on both a payload and a payload secret', () => {
+    const { stack, image } = setup();
+    const secret = new secretsmanager.Secret(stack, 'S');
+    expect(() => new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 1, runHookPayload: 'x', runHookPayloadSecret: secret })).toThrow(/not both/);
+  });
+  test('fails on an idle policy that suspends before 60 seconds', () => {
+    expect(make({ idlePolicy: { suspendAfterIdle: Duration.seconds(30), terminateAfterSuspended: Duration.seconds(0) } })).toThrow(/suspendAfterIdle \(seconds\) must be an integer from 60 to 28800, got 30/);
+  });
+  test('fails on a launch rate of 0', () => {
+    expect(make({ launchRate: 0 })).toThrow(/launchRate must be more than 0/);
+  });
+  test('fails on an egress connector passed as ingress', () => {
+    expect(make({ ingress: [ManagedNetworkConnector.INTERNET_EGRESS] })).toThrow(/INTERNET_EGRESS is an EGRESS connector: pass it in egressConnectors/);
+  });
+  test('fails on more than 10 egress connectors', () => {
+    const { stack, image } = setup();
+    const ref = ManagedNetworkConnector.INTERNET_EGRESS.refIn(stack);
+    expect(() => new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 1, egressConnectors: Array(11).fill(ref) })).toThrow(/egressConnectors takes at most 10 item\(s\), got 11/);
+  });
+  test('fails on a rolling batch size of 0', () => {
+    expect(() => FleetUpdatePolicy.rolling({ batchSize: 0 })).toThrow(/batchSize must be an integer from 1/);
+  });
+  test('fails on a timeout over 55 minutes', () => {
+    expect(make({ timeout: Duration.minutes(58) })).toThrow(/timeout \(seconds\) must be an integer from 60 to 3300/);
+  });
+  test('fails on grantShell without SHELL_INGRESS', () => {
+    const { stack, image } = setup();
+    const fleet = new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 1 });
+    const role = new iam.Role(stack, 'R', { assumedBy: new iam.AccountRootPrincipal() });
+    expect(() => fleet.grantShell(role)).toThrow(/does not have SHELL_INGRESS.*add ManagedNetworkConnector.SHELL_INGRESS/);
+  });
+});
