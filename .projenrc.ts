@@ -26,6 +26,13 @@ const project = new awscdk.AwsCdkConstructLibrary({
   lambdaAutoDiscover: false,
   integrationTestAutoDiscover: false,
   tsconfigDevFile: 'tsconfig.dev.json',
+  // One dev tsconfig covers src, test, lambda, emulator, bench and example: lint against it.
+  eslintOptions: {
+    dirs: ['src'],
+    devdirs: ['test', 'lambda', 'emulator', 'bench', 'example', 'local', 'scripts'],
+    tsconfigPath: './tsconfig.dev.json',
+    projectService: false,
+  },
   tsconfigDev: {
     include: ['lambda/**/*.ts', 'emulator/**/*.ts', 'bench/**/*.ts', 'example/**/*.ts', 'scripts/**/*.ts'],
     compilerOptions: {},
@@ -94,8 +101,5 @@ project.tasks.tryFind('test:update')?.prependSpawn(bundle);
 // jsii warns on every run that Node 20 is past end-of-life; the machines run Node 20.
 project.tasks.addEnvironment('JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION', '1');
 
-// Lint the handlers and the emulator too.
-project.eslint?.addLintPattern('lambda');
-project.eslint?.addLintPattern('emulator');
 
 project.synth();

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RealClock, startEmulator } from '../emulator/src';
-import { ResourceType } from '../src/private/wire';
 import { LifecycleDriver } from './support/lifecycle-driver';
+import { ResourceType } from '../src/private/wire';
 
 const DIST = path.join(__dirname, '..', 'lambda-dist');
 
@@ -23,13 +23,18 @@ describe('bundled handlers', () => {
       AWS_ENDPOINT_URL_LAMBDA_MICROVMS: emu.url, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', MICROVMS_HANDLER_QUIET: '1',
     });
     try {
-      const handler = require(path.join(DIST, 'image', 'index.js'));
+      const handler = await import(path.join(DIST, 'image', 'index.js'));
       const driver = new LifecycleDriver({
         handler, resourceType: ResourceType.IMAGE, queryIntervalMs: 5_000, wait: (ms) => new Promise((r) => setTimeout(r, ms / 100)),
       });
       const created = await driver.create({
-        Name: 'bundled', CodeUri: 's3://a/b.zip', BaseImageArn: 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1',
-        BuildRoleArn: 'arn:aws:iam::123456789012:role/b', Logging: { Disabled: 'true' }, Architecture: 'ARM_64', BuildTimeoutSeconds: '600',
+        Name: 'bundled',
+        CodeUri: 's3://a/b.zip',
+        BaseImageArn: 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1',
+        BuildRoleArn: 'arn:aws:iam::123456789012:role/b',
+        Logging: { Disabled: 'true' },
+        Architecture: 'ARM_64',
+        BuildTimeoutSeconds: '600',
       });
       expect(created).toMatchObject({ status: 'SUCCESS', data: { ImageName: 'bundled', ImageVersion: '1.0' } });
       expect((await driver.delete()).status).toBe('SUCCESS');

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { App, Duration, RemovalPolicy, Size, Stack, Tags, Validations } from 'aws-cdk-lib';
+import { App, CfnParameter, Duration, RemovalPolicy, Size, Stack, Tags, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -63,7 +63,11 @@ describe('MicroVmImage', () => {
     new MicroVmImage(stack, 'Image', { code: code() });
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::Lambda::Function', {
-      Handler: 'index.onEvent', Runtime: 'nodejs24.x', Architectures: ['arm64'], MemorySize: 256, Timeout: 300,
+      Handler: 'index.onEvent',
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      MemorySize: 256,
+      Timeout: 300,
       LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: Match.anyValue() } },
     });
     t.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.isComplete', Runtime: 'nodejs24.x', Timeout: 120 });
@@ -359,7 +363,7 @@ describe('MicroVmImage validation', () => {
   });
   test('skips unresolved tokens', () => {
     const { stack } = newStack();
-    const name = new (require('aws-cdk-lib').CfnParameter)(stack, 'Name').valueAsString;
+    const name = new CfnParameter(stack, 'Name').valueAsString;
     expect(() => new MicroVmImage(stack, 'Image', { code: code(), imageName: name })).not.toThrow();
   });
 });

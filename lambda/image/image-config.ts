@@ -39,14 +39,20 @@ function hooks(h: HooksWire): Hooks {
   const state = (hook?: HookWire) => (hook ? 'ENABLED' as const : undefined);
   const timeout = (hook: HookWire | undefined, name: string) => (hook ? toInt(hook.TimeoutSeconds, name) : undefined);
   const runtime = {
-    run: state(h.Run), runTimeoutInSeconds: timeout(h.Run, 'Hooks.Run'),
-    resume: state(h.Resume), resumeTimeoutInSeconds: timeout(h.Resume, 'Hooks.Resume'),
-    suspend: state(h.Suspend), suspendTimeoutInSeconds: timeout(h.Suspend, 'Hooks.Suspend'),
-    terminate: state(h.Terminate), terminateTimeoutInSeconds: timeout(h.Terminate, 'Hooks.Terminate'),
+    run: state(h.Run),
+    runTimeoutInSeconds: timeout(h.Run, 'Hooks.Run'),
+    resume: state(h.Resume),
+    resumeTimeoutInSeconds: timeout(h.Resume, 'Hooks.Resume'),
+    suspend: state(h.Suspend),
+    suspendTimeoutInSeconds: timeout(h.Suspend, 'Hooks.Suspend'),
+    terminate: state(h.Terminate),
+    terminateTimeoutInSeconds: timeout(h.Terminate, 'Hooks.Terminate'),
   };
   const build = {
-    ready: state(h.Ready), readyTimeoutInSeconds: timeout(h.Ready, 'Hooks.Ready'),
-    validate: state(h.Validate), validateTimeoutInSeconds: timeout(h.Validate, 'Hooks.Validate'),
+    ready: state(h.Ready),
+    readyTimeoutInSeconds: timeout(h.Ready, 'Hooks.Ready'),
+    validate: state(h.Validate),
+    validateTimeoutInSeconds: timeout(h.Validate, 'Hooks.Validate'),
   };
   const any = (o: Record<string, unknown>) => Object.values(o).some((v) => v !== undefined);
   return {

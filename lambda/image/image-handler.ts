@@ -12,8 +12,10 @@ import {
   paginateListMicrovms,
   TerminateMicrovmCommand,
 } from '@aws-sdk/client-lambda-microvms';
+import { imageConfig, sameConfig } from './image-config';
 import { ImageAttr, ImageProps, ImageVersionRetentionWire } from '../../src/private/wire';
 import { pruneImageVersions } from '../image-version/prune';
+import { errorMessage, errorName, isConflict, isNotFound } from '../shared/errors';
 import {
   IsCompleteRequest,
   IsCompleteResponse,
@@ -23,11 +25,9 @@ import {
   ProvisioningError,
   ResourceHandler,
 } from '../shared/framework';
-import { errorMessage, errorName, isConflict, isNotFound } from '../shared/errors';
 import { log } from '../shared/log';
 import { canonical, diffTags, toBool, toInt } from '../shared/props';
 import { clientToken } from '../shared/tokens';
-import { imageConfig, sameConfig } from './image-config';
 
 type Event = OnEventRequest<ImageProps>;
 type CompleteEvent = IsCompleteRequest<ImageProps>;
@@ -128,7 +128,9 @@ export class ImageHandler implements ResourceHandler<ImageProps> {
     }
     // A rollback (or any update) back to what the latest active version was built from needs no build.
     if (image.latestActiveImageVersion) {
-      const active = await this.client.send(new GetMicrovmImageVersionCommand({ imageIdentifier: imageArn, imageVersion: image.latestActiveImageVersion }));
+      const active = await this.client.send(new GetMicrovmImageVersionCommand({
+        imageIdentifier: imageArn, imageVersion: image.latestActiveImageVersion,
+      }));
       if (sameConfig(config, active)) {
         log('latest active version already has this configuration: no rebuild', { imageArn, imageVersion: active.imageVersion });
         return { PhysicalResourceId: imageArn, Progress: { op: 'done', deadline: 0, version: image.latestActiveImageVersion } };
@@ -163,7 +165,8 @@ export class ImageHandler implements ResourceHandler<ImageProps> {
     const imageArn = event.PhysicalResourceId!;
     const version = progress.version as string;
     const image = await this.client.send(new GetMicrovmImageCommand({ imageIdentifier: imageArn }));
-    const failed = image.state === 'CREATE_FAILED' || image.state === 'UPDATE_FAILED' || image.latestFailedImageVersion === version;
+    const failed = image.state === 'CREATE_FAILED' || image.state === 'UPDATE_FAILED'
+      || image.latestFailedImageVersion === version;
     if (failed) throw await this.buildFailure(event, image, version, 'failed');
     if ((image.state === 'CREATED' || image.state === 'UPDATED') && image.latestActiveImageVersion === version) {
       await this.pruneVersions(event, version);

@@ -1,7 +1,7 @@
+import { ImageHandler } from './image-handler';
+import type { ImageProps } from '../../src/private/wire';
 import type { IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse } from '../shared/framework';
 import { createMicrovmsClient } from '../shared/microvms-client';
-import type { ImageProps } from '../../src/private/wire';
-import { ImageHandler } from './image-handler';
 
 const handler = new ImageHandler(createMicrovmsClient());
 

@@ -18,5 +18,5 @@ export async function handlerEnv(options: EmulatorOptions = {}): Promise<Handler
   const clock = new ManualClock();
   const emu = await startEmulator({ clock, faults: true, ...options });
   const client = new LambdaMicrovmsClient({ endpoint: emu.url, region: emu.region, credentials: CREDENTIALS, maxAttempts: 8 });
-  return { emu, clock, client, wait: async (ms) => clock.advance(ms) };
+  return { emu, clock, client, wait: async (ms) => { clock.advance(ms); } };
 }
