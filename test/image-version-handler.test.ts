@@ -7,13 +7,13 @@ import {
   TerminateMicrovmCommand,
   UpdateMicrovmImageCommand,
 } from '@aws-sdk/client-lambda-microvms';
+import { handlerEnv, HandlerEnv } from './support/handler-env';
+import { LifecycleDriver } from './support/lifecycle-driver';
 import { ImageHandler } from '../lambda/image/image-handler';
 import { ImageVersionHandler } from '../lambda/image-version/image-version-handler';
 import { pinnedVersions } from '../lambda/image-version/pins';
 import { compareVersions, pruneImageVersions } from '../lambda/image-version/prune';
 import { ImageProps, ImageVersionProps, ImageVersionRetentionWire, PIN_TAG_PREFIX, ResourceType } from '../src/private/wire';
-import { handlerEnv, HandlerEnv } from './support/handler-env';
-import { LifecycleDriver } from './support/lifecycle-driver';
 
 const ACCOUNT = '123456789012';
 const STACK_ID = `arn:aws:cloudformation:us-east-1:${ACCOUNT}:stack/VersionsStack/7b3c2a10-0000-4000-8000-000000000001`;
@@ -98,8 +98,10 @@ describe('image version handler against the emulator', () => {
     const created = await d.create(imageProps('iv-wait'));
     // Start a build outside the image resource and adopt its version while it builds.
     await env.client.send(new UpdateMicrovmImageCommand({
-      imageIdentifier: created.physicalResourceId, baseImageArn: 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1',
-      buildRoleArn: `arn:aws:iam::${ACCOUNT}:role/build`, codeArtifact: { uri: 's3://assets/code-v2.zip' },
+      imageIdentifier: created.physicalResourceId,
+      baseImageArn: 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1',
+      buildRoleArn: `arn:aws:iam::${ACCOUNT}:role/build`,
+      codeArtifact: { uri: 's3://assets/code-v2.zip' },
     }));
     const r = await versionDriver().create(vprops(created.physicalResourceId!, '2.0'));
     expect(r.status).toBe('SUCCESS');

@@ -11,6 +11,7 @@ import {
   UpdateMicrovmImageVersionCommand,
   paginateListMicrovms,
 } from '@aws-sdk/client-lambda-microvms';
+import { pinTagKey, pinTagValue } from './pins';
 import { ImageVersionAttr, ImageVersionProps } from '../../src/private/wire';
 import { errorMessage, isConflict, isNotFound } from '../shared/errors';
 import {
@@ -23,7 +24,6 @@ import {
   ResourceHandler,
 } from '../shared/framework';
 import { log } from '../shared/log';
-import { pinTagKey, pinTagValue } from './pins';
 
 type Event = OnEventRequest<ImageVersionProps>;
 type CompleteEvent = IsCompleteRequest<ImageVersionProps>;
@@ -226,7 +226,9 @@ export class ImageVersionHandler implements ResourceHandler<ImageVersionProps> {
     const out: MicrovmImageBuildSummary[] = [];
     let nextToken: string | undefined;
     do {
-      const page = await this.client.send(new ListMicrovmImageBuildsCommand({ imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion, nextToken }));
+      const page = await this.client.send(new ListMicrovmImageBuildsCommand({
+        imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion, nextToken,
+      }));
       out.push(...(page.items ?? []));
       nextToken = page.nextToken ?? undefined;
     } while (nextToken);
@@ -239,7 +241,9 @@ export class ImageVersionHandler implements ResourceHandler<ImageVersionProps> {
     let disk = 0;
     let code = 0;
     for (const b of builds) {
-      const detail = await this.client.send(new GetMicrovmImageBuildCommand({ imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion, buildId: b.buildId }));
+      const detail = await this.client.send(new GetMicrovmImageBuildCommand({
+        imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion, buildId: b.buildId,
+      }));
       memory = Math.max(memory, detail.snapshotBuild?.memorySnapshotSizeInBytes ?? 0);
       disk = Math.max(disk, detail.snapshotBuild?.diskSnapshotSizeInBytes ?? 0);
       code = Math.max(code, detail.snapshotBuild?.codeInstallSizeInBytes ?? 0);

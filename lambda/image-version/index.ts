@@ -1,7 +1,7 @@
+import { ImageVersionHandler } from './image-version-handler';
+import type { ImageVersionProps } from '../../src/private/wire';
 import type { IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse } from '../shared/framework';
 import { createMicrovmsClient } from '../shared/microvms-client';
-import type { ImageVersionProps } from '../../src/private/wire';
-import { ImageVersionHandler } from './image-version-handler';
 
 const handler = new ImageVersionHandler(createMicrovmsClient());
 

@@ -7,9 +7,9 @@ import {
   paginateListMicrovmImageVersions,
   paginateListMicrovms,
 } from '@aws-sdk/client-lambda-microvms';
+import { pinnedVersions } from './pins';
 import { errorMessage, errorName, isConflict, isNotFound } from '../shared/errors';
 import { log } from '../shared/log';
-import { pinnedVersions } from './pins';
 
 /** Version states that cost snapshot storage and count toward the 50-version quota. */
 const SETTLED = new Set(['SUCCESSFUL', 'FAILED']);
