@@ -1,0 +1,237 @@
+/**
+ * The network connector provider against the local emulator, through the real Lambda Core client
+ * over HTTP, with CloudFormation and the Provider framework played by the LifecycleDriver. Time
+ * is the emulator's manual clock: polls and retries advance it instead of sleeping.
+ */
+import { ManualClock, RunningEmulator, startEmulator } from '../emulator/src';
+import { LifecycleDriver } from './support/lifecycle-driver';
+import { NetworkConnectorHandler } from '../lambda/network-connector/network-connector-handler';
+import { LambdaCoreClient } from '../lambda/shared/lambda-core-client';
+import { NetworkConnectorProps, ResourceType } from '../src/private/wire';
+
+process.env.MICROVMS_HANDLER_QUIET = '1';
+
+const OPERATOR_ROLE = 'arn:aws:iam::123456789012:role/connector-operator';
+const CREDS = { accessKeyId: 'test', secretAccessKey: 'test' };
+
+let clock: ManualClock;
+let emu: RunningEmulator;
+let client: LambdaCoreClient;
+
+beforeAll(async () => {
+  clock = new ManualClock();
+  emu = await startEmulator({ clock, faults: true, rateLimits: false });
+});
+afterAll(() => emu.close());
+beforeEach(() => {
+  emu.reset();
+  const advance = async (ms: number) => { clock.advance(ms); };
+  client = new LambdaCoreClient({ region: 'us-east-1', endpoint: emu.url, credentials: CREDS, sleep: advance });
+});
+
+function props(overrides: Partial<NetworkConnectorProps> = {}): NetworkConnectorProps {
+  return {
+    Name: 'db-access',
+    SubnetIds: ['subnet-0aaa', 'subnet-0bbb'],
+    SecurityGroupIds: ['sg-0ccc'],
+    NetworkProtocol: 'IPv4',
+    ComputeType: 'MicroVm',
+    OperatorRoleArn: OPERATOR_ROLE,
+    Tags: { team: 'data' },
+    TimeoutSeconds: '1800',
+    ...overrides,
+  };
+}
+
+function driver(): LifecycleDriver<NetworkConnectorProps> {
+  const advance = async (ms: number) => { clock.advance(ms); };
+  const handler = new NetworkConnectorHandler(client, { now: () => clock.now(), sleep: advance });
+  return new LifecycleDriver<NetworkConnectorProps>({ handler, resourceType: ResourceType.NETWORK_CONNECTOR, wait: advance, queryIntervalMs: 15_000 });
+}
+
+function connectors(): any[] {
+  return (emu.snapshot() as any).connectors;
+}
+
+describe('NetworkConnector provider (emulator)', () => {
+  test('create: PENDING → ACTIVE, attributes, tags and configuration as asked', async () => {
+    const d = driver();
+    const r = await d.create(props());
+    expect(r.status).toBe('SUCCESS');
+    expect(r.physicalResourceId).toMatch(/^arn:aws:lambda:us-east-1:123456789012:network-connector:nc-[0-9a-f]+$/);
+    expect(r.data).toEqual({ NetworkConnectorArn: r.physicalResourceId, NetworkConnectorId: expect.stringMatching(/^nc-/), NetworkConnectorName: 'db-access' });
+    expect(r.polls).toBeGreaterThanOrEqual(1);
+    const c = await client.getNetworkConnector({ Identifier: r.physicalResourceId! });
+    expect(c).toMatchObject({
+      State: 'ACTIVE',
+      OperatorRole: OPERATOR_ROLE,
+      Configuration: { VpcEgressConfiguration: { SubnetIds: ['subnet-0aaa', 'subnet-0bbb'], SecurityGroupIds: ['sg-0ccc'], NetworkProtocol: 'IPv4', AssociatedComputeResourceTypes: ['MicroVm'] } },
+    });
+    expect(await client.listTags({ Resource: r.physicalResourceId! })).toEqual({ team: 'data' });
+  });
+
+  test('a replayed Create (same request) makes one connector: the ClientToken is deterministic', async () => {
+    const d = driver();
+    const r = await d.create(props(), { replayOnEvent: true });
+    expect(r.status).toBe('SUCCESS');
+    expect(connectors()).toHaveLength(1);
+  });
+
+  test('create retries the operator role\'s IAM propagation error, then succeeds', async () => {
+    emu.faults.operation({
+      operation: 'CreateNetworkConnector',
+      mode: 'error',
+      errorType: 'InvalidParameterValueException',
+      status: 400,
+      message: 'The service is unable to assume the provided NetworkConnectorOperatorRole',
+      count: 3,
+    });
+    const start = clock.now();
+    const r = await driver().create(props());
+    expect(r.status).toBe('SUCCESS');
+    expect(connectors()).toHaveLength(1);
+    expect(clock.now() - start).toBeGreaterThanOrEqual(2000 + 4000 + 6000);
+  });
+
+  test('create gives up on the propagation error after a bounded time, naming the role', async () => {
+    emu.faults.operation({
+      operation: 'CreateNetworkConnector',
+      mode: 'error',
+      errorType: 'InvalidParameterValueException',
+      status: 400,
+      message: 'Encountered unauthorized operation while calling EC2 due to invalid ConnectorOperatorRole permissions',
+      fraction: 1,
+    });
+    const start = clock.now();
+    const r = await driver().create(props());
+    expect(r.status).toBe('FAILED');
+    expect(r.reason).toMatch(/could not use the operator role arn:aws:iam::123456789012:role\/connector-operator for 150 seconds/);
+    const waited = clock.now() - start;
+    expect(waited).toBeGreaterThanOrEqual(150_000);
+    expect(waited).toBeLessThan(170_000);
+    expect(connectors()).toHaveLength(0);
+  });
+
+  test('failed create: the reason code and reason, a hint, and the connector is cleaned up', async () => {
+    emu.faults.failNextConnector({ operation: 'create', name: 'db-access', reasonCode: 'SubnetOutOfIPAddresses', reason: 'Subnet subnet-0aaa has no free IP addresses' });
+    const d = driver();
+    const r = await d.create(props());
+    expect(r.status).toBe('FAILED');
+    expect(r.reason).toMatch(/network connector db-access \(arn:aws:lambda:us-east-1:123456789012:network-connector:nc-[0-9a-f]+\) failed to create: SubnetOutOfIPAddresses: Subnet subnet-0aaa has no free IP addresses/);
+    expect(r.reason).toMatch(/free IP addresses in the subnets/);
+    expect(r.reason).toMatch(/is being deleted/);
+    clock.advance(60_000);
+    expect(connectors()).toHaveLength(0);
+    // The framework ignores the Delete that follows a failed Create.
+    expect((await d.delete()).status).toBe('SUCCESS');
+  });
+
+  test('a name taken by another connector fails with what to do', async () => {
+    await client.createNetworkConnector({ Name: 'db-access', Configuration: { VpcEgressConfiguration: { SubnetIds: ['subnet-9'], AssociatedComputeResourceTypes: ['MicroVm'], NetworkProtocol: 'IPv4' } } });
+    const r = await driver().create(props());
+    expect(r.status).toBe('FAILED');
+    expect(r.reason).toMatch(/a network connector named 'db-access' already exists.*choose another `networkConnectorName`.*fromNetworkConnectorArn/);
+  });
+
+  test('update in place: new subnets and security groups, operator role; waits for LastUpdateStatus', async () => {
+    const d = driver();
+    const created = await d.create(props());
+    const newRole = 'arn:aws:iam::123456789012:role/connector-operator-2';
+    const r = await d.update(props({ SubnetIds: ['subnet-0aaa', 'subnet-0bbb', 'subnet-0ddd'], SecurityGroupIds: ['sg-0ccc', 'sg-0eee'], OperatorRoleArn: newRole }));
+    expect(r.status).toBe('SUCCESS');
+    expect(r.physicalResourceId).toBe(created.physicalResourceId);
+    expect(r.polls).toBeGreaterThanOrEqual(2); // InProgress, then Successful
+    const c = await client.getNetworkConnector({ Identifier: r.physicalResourceId! });
+    expect(c).toMatchObject({
+      State: 'ACTIVE',
+      LastUpdateStatus: 'Successful',
+      OperatorRole: newRole,
+      Configuration: { VpcEgressConfiguration: { SubnetIds: ['subnet-0aaa', 'subnet-0bbb', 'subnet-0ddd'], SecurityGroupIds: ['sg-0ccc', 'sg-0eee'] } },
+    });
+    expect(connectors()).toHaveLength(1);
+  });
+
+  test('a failed update names LastUpdateStatusReasonCode and reason; the rollback restores the old configuration', async () => {
+    const d = driver();
+    await d.create(props());
+    emu.faults.failNextConnector({ operation: 'update', name: 'db-access', reasonCode: 'InvalidSecurityGroup', reason: 'Security group sg-0bad does not exist' });
+    const r = await d.update(props({ SecurityGroupIds: ['sg-0bad'] }));
+    expect(r.status).toBe('FAILED');
+    expect(r.reason).toMatch(/failed to update: InvalidSecurityGroup: Security group sg-0bad does not exist \(check that every security group exists/);
+    const back = await d.rollback();
+    expect(back.status).toBe('SUCCESS');
+    const c = await client.getNetworkConnector({ Identifier: d.physicalResourceId! });
+    expect(c.Configuration?.VpcEgressConfiguration?.SecurityGroupIds).toEqual(['sg-0ccc']);
+  });
+
+  test('an update while the connector is still busy is retried by isComplete', async () => {
+    const d = driver();
+    await d.create(props());
+    // Another change is applying (as if made outside the stack): the stack's update must wait for it.
+    await client.updateNetworkConnector({ Identifier: d.physicalResourceId!, Configuration: { VpcEgressConfiguration: { SubnetIds: ['subnet-0aaa'], SecurityGroupIds: ['sg-0ccc'], NetworkProtocol: 'IPv4', AssociatedComputeResourceTypes: ['MicroVm'] } } });
+    emu.resetStats();
+    const r = await d.update(props({ SubnetIds: ['subnet-0bbb'] }));
+    expect(r.status).toBe('SUCCESS');
+    // Refused (409) by onEvent while the other update applied, then sent again by isComplete.
+    expect(emu.stats().operations.UpdateNetworkConnector).toBeGreaterThanOrEqual(2);
+    const c = await client.getNetworkConnector({ Identifier: d.physicalResourceId! });
+    expect(c.Configuration?.VpcEgressConfiguration?.SubnetIds).toEqual(['subnet-0bbb']);
+  });
+
+  test('tags-only change: Tag/UntagResource on the ARN, the connector itself untouched', async () => {
+    const d = driver();
+    await d.create(props({ Tags: { team: 'data', env: 'dev' } }));
+    const before = await client.getNetworkConnector({ Identifier: d.physicalResourceId! });
+    emu.resetStats();
+    const r = await d.update(props({ Tags: { team: 'platform', owner: 'ana' } }));
+    expect(emu.stats().operations.UpdateNetworkConnector ?? 0).toBe(0);
+    expect(emu.stats().operations).toMatchObject({ TagResource: 1, UntagResource: 1 });
+    expect(r.status).toBe('SUCCESS');
+    expect(r.data.NetworkConnectorName).toBe('db-access');
+    expect(await client.listTags({ Resource: d.physicalResourceId! })).toEqual({ team: 'platform', owner: 'ana' });
+    const after = await client.getNetworkConnector({ Identifier: d.physicalResourceId! });
+    expect(after.Version).toBe(before.Version);
+    expect(after.LastModified).toBe(before.LastModified);
+  });
+
+  test('rename replaces: a new connector, and the old one is deleted in the cleanup phase', async () => {
+    const d = driver();
+    const first = await d.create(props());
+    const r = await d.update(props({ Name: 'db-access-2' }));
+    expect(r.status).toBe('SUCCESS');
+    expect(r.physicalResourceId).not.toBe(first.physicalResourceId);
+    expect(r.data.NetworkConnectorName).toBe('db-access-2');
+    expect(d.events.map((e) => e.requestType)).toEqual(['Create', 'Update', 'Delete']);
+    expect(connectors().map((c) => c.Name)).toEqual(['db-access-2']);
+    await expect(client.getNetworkConnector({ Identifier: first.physicalResourceId! })).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+  });
+
+  test('delete waits until the connector is gone; deleting twice succeeds', async () => {
+    const d = driver();
+    const created = await d.create(props());
+    const r1 = await d.delete();
+    expect(r1.status).toBe('SUCCESS');
+    expect(r1.polls).toBeGreaterThanOrEqual(2); // DELETING, then gone
+    await expect(client.getNetworkConnector({ Identifier: created.physicalResourceId! })).rejects.toMatchObject({ name: 'ResourceNotFoundException', statusCode: 404 });
+    const r2 = await d.delete();
+    expect(r2.status).toBe('SUCCESS');
+    expect(connectors()).toHaveLength(0);
+  });
+
+  test('delete of a connector that was removed by hand succeeds', async () => {
+    const d = driver();
+    const created = await d.create(props());
+    await client.deleteNetworkConnector({ Identifier: created.physicalResourceId! });
+    clock.advance(60_000);
+    emu.reset(); // forget even the tombstone: the service answers 404
+    expect((await d.delete()).status).toBe('SUCCESS');
+  });
+
+  test('throttling of Get is absorbed by the client\'s retries', async () => {
+    const d = driver();
+    emu.faults.operation({ operation: 'GetNetworkConnector', mode: 'throttle', count: 3 });
+    const r = await d.create(props());
+    expect(r.status).toBe('SUCCESS');
+    expect(emu.stats().operations.GetNetworkConnector).toBeGreaterThanOrEqual(4);
+  });
+});
