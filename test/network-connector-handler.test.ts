@@ -46,7 +46,9 @@ function props(overrides: Partial<NetworkConnectorProps> = {}): NetworkConnector
 function driver(): LifecycleDriver<NetworkConnectorProps> {
   const advance = async (ms: number) => { clock.advance(ms); };
   const handler = new NetworkConnectorHandler(client, { now: () => clock.now(), sleep: advance });
-  return new LifecycleDriver<NetworkConnectorProps>({ handler, resourceType: ResourceType.NETWORK_CONNECTOR, wait: advance, queryIntervalMs: 15_000 });
+  return new LifecycleDriver<NetworkConnectorProps>({
+    handler, resourceType: ResourceType.NETWORK_CONNECTOR, wait: advance, queryIntervalMs: 15_000,
+  });
 }
 
 function connectors(): any[] {
