@@ -23,7 +23,8 @@ describe('bundled handlers', () => {
       AWS_ENDPOINT_URL_LAMBDA_MICROVMS: emu.url, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', MICROVMS_HANDLER_QUIET: '1',
     });
     try {
-      const handler = await import(path.join(DIST, 'image', 'index.js'));
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- the built bundle, as Lambda loads it
+      const handler = require(path.join(DIST, 'image', 'index.js'));
       const driver = new LifecycleDriver({
         handler, resourceType: ResourceType.IMAGE, queryIntervalMs: 5_000, wait: (ms) => new Promise((r) => setTimeout(r, ms / 100)),
       });
