@@ -10,10 +10,10 @@
  *
  * Outside this repository, import from 'cdk-lambda-microvms' instead of '../src'.
  */
-import { CfnOutput, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Fn, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
-import { MicroVmCode, MicroVmImage, MicroVmImageVersion, NetworkConnector } from '../src';
+import { FleetUpdatePolicy, MicroVmCode, MicroVmFleet, MicroVmImage, MicroVmImageVersion, NetworkConnector } from '../src';
 
 export interface ExampleStackProps extends StackProps {
   /** The Dockerfile directory of the image. */
@@ -39,8 +39,21 @@ export class ExampleStack extends Stack {
     });
     const version = new MicroVmImageVersion(this, 'Version', { image });
 
+    const fleet = new MicroVmFleet(this, 'Fleet', {
+      image,
+      version,
+      desiredCount: 3,
+      egressConnectors: [connector],
+      // One instance at a time: the other two keep serving while each is replaced.
+      updatePolicy: FleetUpdatePolicy.rolling({ batchSize: 1 }),
+    });
+
     new CfnOutput(this, 'ImageArn', { value: image.imageArn });
     new CfnOutput(this, 'ImageVersion', { value: version.imageVersion });
     new CfnOutput(this, 'NetworkConnectorArn', { value: connector.networkConnectorArn });
+    new CfnOutput(this, 'FleetId', { value: fleet.fleetId });
+    new CfnOutput(this, 'FleetImageVersion', { value: fleet.imageVersion });
+    new CfnOutput(this, 'FleetInstanceIds', { value: Fn.join(',', fleet.instanceIds) });
+    new CfnOutput(this, 'FleetEndpoints', { value: Fn.join(',', fleet.instanceEndpoints) });
   }
 }

@@ -144,6 +144,38 @@ export class LocalAws {
   }
 }
 
+/**
+ * What a destroy left behind: the inventory after it minus the one before the first deploy.
+ *
+ * One ministack behaviour is told apart, with evidence, instead of being counted: ministack writes
+ * a Lambda invocation's logs after the invocation returns, creating the function's log group if it
+ * is missing (services/lambda_svc.py `_emit_lambda_logs`). The provider framework function that
+ * answers CloudFormation's last Delete sends its response during the invocation, so CloudFormation
+ * can delete the framework's log group before that invocation's logs are written, and ministack
+ * then creates the group again. Such a group is reported in `recreatedLogGroups`, not in `left`,
+ * only when all of this holds: the stack had it before the destroy, it was created after the
+ * destroy started, and it holds nothing but Lambda log streams (`yyyy/mm/dd/[$LATEST]...`).
+ */
+export async function destroyLeftovers(aws: LocalAws, baseline: Inventory, beforeDestroy: Inventory, destroyStartedMs: number):
+Promise<{ left: Partial<Inventory>; recreatedLogGroups: string[] }> {
+  const left = inventoryDiff(baseline, await aws.inventory());
+  const recreatedLogGroups: string[] = [];
+  if (left.logGroups) {
+    const groups = (await aws.json('logs', 'Logs_20140328.DescribeLogGroups', '1.1')).logGroups ?? [];
+    const keep: string[] = [];
+    for (const name of left.logGroups) {
+      const group = groups.find((g: any) => g.logGroupName === name);
+      const streams = (await aws.json('logs', 'Logs_20140328.DescribeLogStreams', '1.1', { logGroupName: name })).logStreams ?? [];
+      const lambdaOnly = streams.length > 0 && streams.every((st: any) => /^\d{4}\/\d{2}\/\d{2}\/\[[^\]]+\]/.test(st.logStreamName));
+      if (beforeDestroy.logGroups.includes(name) && group && group.creationTime >= destroyStartedMs && lambdaOnly) recreatedLogGroups.push(name);
+      else keep.push(name);
+    }
+    if (keep.length) left.logGroups = keep;
+    else delete left.logGroups;
+  }
+  return { left, recreatedLogGroups };
+}
+
 export interface StackDescription {
   readonly stackName: string;
   readonly status: string;

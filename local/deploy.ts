@@ -38,8 +38,8 @@ export interface CdkOptions {
   readonly name: string;
   /** Each line of CDK output, as it comes. */
   readonly onLine?: (line: string) => void;
-  /** The CDK app command (default: the example app). */
-  readonly app?: string;
+  /** The CDK app command (default: the example app); null: no app (cdk bootstrap). */
+  readonly app?: string | null;
   /** Extra `-c key=value` context. */
   readonly context?: Record<string, string>;
   /** Kill the CLI after this many ms (default 10 min). */
@@ -103,7 +103,7 @@ export class LocalDeployment {
 
   /** `cdk bootstrap aws://000000000000/us-east-1`. */
   public bootstrap(onLine?: (line: string) => void): Promise<CdkResult> {
-    return this.cdk(['bootstrap', `aws://${LOCAL_ACCOUNT}/${LOCAL_REGION}`], { name: 'bootstrap', onLine });
+    return this.cdk(['bootstrap', `aws://${LOCAL_ACCOUNT}/${LOCAL_REGION}`], { name: 'bootstrap', onLine, app: null });
   }
 
   /**
@@ -111,12 +111,11 @@ export class LocalDeployment {
    * its own cdk.out. Resolves with the exit code; never throws for a failed deploy.
    */
   public cdk(args: string[], options: CdkOptions): Promise<CdkResult> {
-    const app = options.app ?? `npx tsx ${path.join(ROOT, 'example', 'app.ts')}`;
+    const app = options.app === undefined ? `npx tsx ${path.join(ROOT, 'example', 'app.ts')}` : options.app;
     const context = { [LOCAL_ENDPOINT_CONTEXT]: this.emulator.url, ...options.context };
     const full = [
       CDK_BIN, ...args,
-      '--app', app,
-      '--output', path.join(this.workDir, 'cdk.out'),
+      ...(app === null ? [] : ['--app', app, '--output', path.join(this.workDir, 'cdk.out')]),
       ...Object.entries(context).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
     ];
     const logFile = path.join(this.workDir, 'logs', `cdk-${options.name}.log`);
@@ -178,8 +177,8 @@ export class LocalDeployment {
 /** The part of our emulator's state the demo and tests read. */
 export interface EmulatorState {
   readonly images: Array<{ name: string; imageArn: string; state: string; latestActiveImageVersion?: string | null; versions: Array<{ imageVersion: string; state: string; status: string }> }>;
-  readonly microvms: Array<{ microvmId?: string; id?: string; state: string; imageArn?: string; imageVersion?: string; [k: string]: unknown }>;
-  readonly connectors: Array<{ name?: string; Name?: string; state?: string; State?: string; [k: string]: unknown }>;
+  readonly microvms: Array<{ microvmId: string; state: string; imageArn: string; imageVersion: string; endpoint: string; [k: string]: unknown }>;
+  readonly connectors: Array<{ Name: string; NetworkConnectorArn?: string; State: string; [k: string]: unknown }>;
 }
 
 /** Parses one CDK CLI resource event line: `Stack | 3/25 | 9:51:41 PM | STATUS | Type | path (id) reason`. */

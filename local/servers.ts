@@ -229,10 +229,9 @@ export async function startLocalEmulator(options: EmulatorStartOptions): Promise
     let url: string | undefined;
     while (!url) {
       const m = /^listening on (http:\/\/\S+)/m.exec(fs.readFileSync(logFile, 'utf8'));
-      if (m) url = m[1];
-      else if (child.exitCode !== null || Date.now() > deadline) {
+      if (m) {url = m[1];} else if (child.exitCode !== null || Date.now() > deadline) {
         throw new Error(`the emulator did not start; log ${logFile}:\n${tail(logFile)}`);
-      } else await sleep(50);
+      } else {await sleep(50);}
     }
     await waitHealthy('emulator', child, `${url}/_emulator/health`, logFile, 10_000);
     return { name: 'emulator', url, pid: child.pid!, logFile, stop };
