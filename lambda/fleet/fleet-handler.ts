@@ -6,6 +6,18 @@ import {
   TerminateMicrovmCommand,
 } from '@aws-sdk/client-lambda-microvms';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { configHash, launchInput } from './fleet-config';
+import { Inventory, MetaRecord, SlotRecord, slotKey } from './inventory';
+import {
+  describeError,
+  isQuotaExceeded,
+  LaunchRequest,
+  LaunchResult,
+  Launcher,
+  LauncherClock,
+  observe,
+  TokenBucket,
+} from './launcher';
 import { FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps } from '../../src/private/wire';
 import { errorMessage, errorName, isConflict, isNotFound } from '../shared/errors';
 import {
@@ -20,18 +32,6 @@ import {
 import { log } from '../shared/log';
 import { toBool, toInt } from '../shared/props';
 import { clientToken } from '../shared/tokens';
-import { configHash, launchInput } from './fleet-config';
-import { Inventory, MetaRecord, SlotRecord, slotKey } from './inventory';
-import {
-  describeError,
-  isQuotaExceeded,
-  LaunchRequest,
-  LaunchResult,
-  Launcher,
-  LauncherClock,
-  observe,
-  TokenBucket,
-} from './launcher';
 
 type Event = OnEventRequest<FleetProps>;
 type CompleteEvent = IsCompleteRequest<FleetProps>;
@@ -247,8 +247,12 @@ export class FleetHandler implements ResourceHandler<FleetProps> {
     const inGen = records.filter((r) => r.generation === target.generation).map((r) => r.slot);
     const base = Math.max(meta?.generation === target.generation ? meta.nextSlot : 0, inGen.length ? Math.max(...inGen) + 1 : 0);
     // Reserve the slot numbers first: a slot (and so a token) is never used twice, even if its record is later removed.
-    await inventory.putMeta({ ...(meta ?? { pk: target.fleetId, sk: 'meta', generation: target.generation, requestId: event.RequestId }),
-      generation: target.generation, nextSlot: base + count, failure: undefined } as MetaRecord);
+    await inventory.putMeta({
+      ...(meta ?? { pk: target.fleetId, sk: 'meta', generation: target.generation, requestId: event.RequestId }),
+      generation: target.generation,
+      nextSlot: base + count,
+      failure: undefined,
+    } as MetaRecord);
     const now = this.clock.now();
     const suspend = toBool(props.SuspendAfterLaunch);
     const fresh: SlotRecord[] = [];
@@ -280,7 +284,8 @@ export class FleetHandler implements ResourceHandler<FleetProps> {
    * Sends the requests through the rate limiter and records each outcome as it settles (in chunks):
    * launched → LAUNCHED with the id; refused or never sent → record removed; unknown → stays LAUNCHING.
    */
-  private async runBatch(inventory: Inventory, recs: SlotRecord[], requests: LaunchRequest[], stepEnd: number, props: FleetProps): Promise<LaunchResult[]> {
+  private async runBatch(inventory: Inventory, recs: SlotRecord[], requests: LaunchRequest[], stepEnd: number,
+    props: FleetProps): Promise<LaunchResult[]> {
     const byToken = new Map(recs.map((r) => [r.clientToken, r]));
     const launcher = new Launcher(this.runClient, {
       rate: Number(props.LaunchRate) || 5,
@@ -555,7 +560,8 @@ function byExpendability(records: SlotRecord[], isReady: (r: SlotRecord) => bool
 }
 
 /** Runs `fn` over `items` at the bucket's pace, up to 8 at once, sending nothing after `until`. */
-async function paced<T>(items: T[], bucket: TokenBucket, clock: LauncherClock, until: number, fn: (item: T) => Promise<void>, concurrency = 8): Promise<void> {
+async function paced<T>(items: T[], bucket: TokenBucket, clock: LauncherClock, until: number,
+  fn: (item: T) => Promise<void>, concurrency = 8): Promise<void> {
   let next = 0;
   const worker = async () => {
     for (;;) {

@@ -1,11 +1,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { FleetHandler } from './fleet-handler';
+import { DynamoInventory } from './inventory';
 import type { FleetProps } from '../../src/private/wire';
 import type { IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse } from '../shared/framework';
 import { createMicrovmsClient } from '../shared/microvms-client';
-import { FleetHandler } from './fleet-handler';
-import { DynamoInventory } from './inventory';
 
 const dynamo = new DynamoDBClient({});
 const handler = new FleetHandler(createMicrovmsClient(), (table) => new DynamoInventory(dynamo, table), {

@@ -20,9 +20,10 @@ export const REAL_CLOCK: LauncherClock = {
 };
 
 /**
- * A token bucket that paces calls at `rate` per second. Burst 1 by default: calls leave evenly
- * spaced, so the service's own bucket (RunMicrovm: 5/s, burst 5) keeps its burst as slack for
- * network jitter, and a fleet launch runs at the full rate without provoking throttling.
+ * A token bucket that paces calls at `rate` per second. A small burst (2 for launches): calls
+ * leave evenly spaced, timer overshoot is made up instead of lost, and the service's own bucket
+ * (RunMicrovm: 5/s, burst 5) keeps most of its burst as slack for network jitter, so a fleet
+ * launch runs at the full rate without provoking throttling.
  */
 export class TokenBucket {
   private tokens: number;
@@ -114,7 +115,7 @@ export interface LaunchResult {
 export interface LauncherOptions {
   /** RunMicrovm calls per second. */
   readonly rate: number;
-  /** Bucket size. @default 1 (evenly spaced calls) */
+  /** Bucket size. @default 2 (evenly spaced calls; timer overshoot is made up) */
   readonly burst?: number;
   readonly clock?: LauncherClock;
   /** Attempts per request (throttling and transient errors), each with the same clientToken. @default 8 */
@@ -153,7 +154,7 @@ export class Launcher {
 
   constructor(private readonly client: LambdaMicrovmsClient, options: LauncherOptions) {
     this.clock = options.clock ?? REAL_CLOCK;
-    this.bucket = new TokenBucket(options.rate, options.burst ?? 1, this.clock);
+    this.bucket = new TokenBucket(options.rate, options.burst ?? 2, this.clock);
     this.maxAttempts = options.maxAttempts ?? 8;
     this.concurrency = options.concurrency ?? 16;
     this.baseBackoffMs = options.baseBackoffMs ?? 250;
@@ -237,7 +238,8 @@ export interface ObservedMicroVm {
  * version, instead of one GetMicrovm per instance per poll. Throttling and transient errors are
  * retried by the client it is given.
  */
-export async function observe(client: LambdaMicrovmsClient, groups: ReadonlyArray<{ imageArn: string; imageVersion?: string }>): Promise<{ vms: Map<string, ObservedMicroVm>; pages: number }> {
+export async function observe(client: LambdaMicrovmsClient, groups: ReadonlyArray<{ imageArn: string; imageVersion?: string }>):
+Promise<{ vms: Map<string, ObservedMicroVm>; pages: number }> {
   const vms = new Map<string, ObservedMicroVm>();
   let pages = 0;
   const seen = new Set<string>();
@@ -247,10 +249,13 @@ export async function observe(client: LambdaMicrovmsClient, groups: ReadonlyArra
     seen.add(key);
     let nextToken: string | undefined;
     do {
-      const page = await client.send(new ListMicrovmsCommand({ imageIdentifier: g.imageArn, imageVersion: g.imageVersion, maxResults: 50, nextToken }));
+      const page = await client.send(new ListMicrovmsCommand({
+        imageIdentifier: g.imageArn, imageVersion: g.imageVersion, maxResults: 50, nextToken,
+      }));
       pages++;
       for (const vm of page.items ?? []) {
-        if (vm.microvmId && vm.state) vms.set(vm.microvmId, { microvmId: vm.microvmId, state: vm.state, imageArn: vm.imageArn, imageVersion: vm.imageVersion });
+        if (!vm.microvmId || !vm.state) continue;
+        vms.set(vm.microvmId, { microvmId: vm.microvmId, state: vm.state, imageArn: vm.imageArn, imageVersion: vm.imageVersion });
       }
       nextToken = page.nextToken ?? undefined;
     } while (nextToken);

@@ -1,0 +1,187 @@
+/**
+ * Fleet launch benchmark: the MicroVmFleet handler's Launcher (paced RunMicrovm with recorded
+ * clientTokens, readiness by ListMicrovms pages) next to a naive launcher (every RunMicrovm at once
+ * with the SDK's plain retries, readiness by GetMicrovm per instance), for fleets of 100 and 1000,
+ * against the emulator with its default RunMicrovm limit (5/s, burst 5) and default latency.
+ *
+ * Run: npx tsx bench/fleet-launch.ts [--speed100 1] [--speed1000 4]
+ *
+ * The emulator runs on a RealClock at `speed` × real time (its token buckets and state delays
+ * follow that clock), and every time below is in emulator seconds, so the rate limit stays 5/s
+ * in the numbers. The memory quota is raised to fit 1000 × 2 GiB (the default 400 GB holds 200).
+ */
+// eslint-disable-next-line import/no-extraneous-dependencies -- benchmark only, never shipped
+import { CreateMicrovmImageCommand, GetMicrovmCommand, GetMicrovmImageCommand, LambdaMicrovmsClient, RunMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
+import { RealClock, startEmulator } from '../emulator/src/index';
+import { Launcher, LauncherClock, observe } from '../lambda/fleet/launcher';
+
+const RATE_LIMIT = 5;
+const CREDS = { accessKeyId: 'test', secretAccessKey: 'test' };
+
+interface Row {
+  readonly launcher: string;
+  readonly size: number;
+  readonly speed: number;
+  readonly launched: number;
+  readonly failed: number;
+  readonly duplicates: number;
+  readonly runCalls: number;
+  readonly readinessCalls: number;
+  readonly launchSeconds: number;
+  readonly allRunningSeconds?: number;
+}
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+interface BenchContext {
+  readonly client: LambdaMicrovmsClient;
+  readonly url: string;
+  readonly clock: LauncherClock;
+  readonly imageArn: string;
+  stats(): Record<string, number>;
+  vmCount(): number;
+}
+
+async function withEmulator<T>(speed: number, fn: (ctx: BenchContext) => Promise<T>): Promise<T> {
+  const emuClock = new RealClock(speed);
+  const emu = await startEmulator({ clock: emuClock, memoryQuotaMiB: 1_000_000_000 });
+  const clock: LauncherClock = { now: () => emuClock.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms / speed)) };
+  const client = new LambdaMicrovmsClient({ endpoint: emu.url, region: emu.region, credentials: CREDS });
+  try {
+    const img = await client.send(new CreateMicrovmImageCommand({
+      name: 'bench',
+      baseImageArn: `arn:aws:lambda:${emu.region}:aws:microvm-image:al2023-1`,
+      buildRoleArn: 'arn:aws:iam::123456789012:role/build',
+      codeArtifact: { uri: 's3://bucket/code.zip' },
+    }));
+    while ((await client.send(new GetMicrovmImageCommand({ imageIdentifier: img.imageArn! }))).state !== 'CREATED') await clock.sleep(500);
+    emu.resetStats();
+    return await fn({
+      client,
+      url: emu.url,
+      clock,
+      imageArn: img.imageArn!,
+      stats: () => emu.stats().operations,
+      vmCount: () => emu.snapshot().microvms.length,
+    });
+  } finally {
+    await emu.close();
+  }
+}
+
+/** The handler's Launcher, then ListMicrovms pages once per emulator second until every instance is RUNNING. */
+async function fleetLauncher(size: number, speed: number): Promise<Row> {
+  return withEmulator(speed, async ({ client, url, clock, imageArn, stats, vmCount }) => {
+    const runClient = new LambdaMicrovmsClient({ endpoint: url, region: 'us-east-1', credentials: CREDS, maxAttempts: 1 });
+    const launcher = new Launcher(runClient, { rate: RATE_LIMIT, clock });
+    const t0 = clock.now();
+    const results = await launcher.launch(Array.from({ length: size }, (_, i) => ({ clientToken: `bench-fleet-slot-${i}`, input: { imageIdentifier: imageArn, imageVersion: '1.0' } })));
+    const launchSeconds = (clock.now() - t0) / 1000;
+    const ids = new Set(results.filter((r) => r.microvmId).map((r) => r.microvmId!));
+    let allRunningSeconds: number | undefined;
+    for (let i = 0; i < 600 && ids.size; i++) {
+      const { vms } = await observe(client, [{ imageArn, imageVersion: '1.0' }]);
+      if ([...ids].every((id) => vms.get(id)?.state === 'RUNNING')) {
+        allRunningSeconds = (clock.now() - t0) / 1000;
+        break;
+      }
+      await clock.sleep(1000);
+    }
+    const s = stats();
+    return {
+      launcher: 'fleet (paced, tokens)',
+      size,
+      speed,
+      launched: ids.size,
+      failed: size - ids.size,
+      duplicates: vmCount() - ids.size,
+      runCalls: s.RunMicrovm ?? 0,
+      readinessCalls: s.ListMicrovms ?? 0,
+      launchSeconds,
+      allRunningSeconds,
+    };
+  });
+}
+
+/** Every RunMicrovm at once with the SDK's default retries, then GetMicrovm per instance per emulator second. */
+async function naiveLauncher(size: number, speed: number): Promise<Row> {
+  return withEmulator(speed, async ({ url, clock, imageArn, stats, vmCount }) => {
+    const naive = new LambdaMicrovmsClient({ endpoint: url, region: 'us-east-1', credentials: CREDS }); // standard retry, 3 attempts
+    const t0 = clock.now();
+    const settled = await Promise.allSettled(Array.from({ length: size }, () => naive.send(new RunMicrovmCommand({ imageIdentifier: imageArn, imageVersion: '1.0' }))));
+    const launchSeconds = (clock.now() - t0) / 1000;
+    const ids = settled.flatMap((r) => (r.status === 'fulfilled' && r.value.microvmId ? [r.value.microvmId] : []));
+    let allRunningSeconds: number | undefined;
+    for (let i = 0; i < 600 && ids.length; i++) {
+      const states = await Promise.allSettled(ids.map((id) => naive.send(new GetMicrovmCommand({ microvmIdentifier: id }))));
+      if (states.every((r) => r.status === 'fulfilled' && r.value.state === 'RUNNING')) {
+        allRunningSeconds = (clock.now() - t0) / 1000;
+        break;
+      }
+      await clock.sleep(1000);
+    }
+    const s = stats();
+    return {
+      launcher: 'naive (parallel, retries)',
+      size,
+      speed,
+      launched: ids.length,
+      failed: size - ids.length,
+      duplicates: vmCount() - ids.length,
+      runCalls: s.RunMicrovm ?? 0,
+      readinessCalls: s.GetMicrovm ?? 0,
+      launchSeconds,
+      allRunningSeconds,
+    };
+  });
+}
+
+function table(rows: Row[]): void {
+  const head = ['launcher', 'fleet', 'speed', 'launched', 'failed', 'dupes', 'rate/limit', 'Run calls/inst', 'readiness calls', 'all RUNNING (s)'];
+  const cells = rows.map((r) => [
+    r.launcher,
+    String(r.size),
+    `${r.speed}x`,
+    String(r.launched),
+    String(r.failed),
+    String(r.duplicates),
+    (r.launched / Math.max(r.launchSeconds, 1e-9) / RATE_LIMIT).toFixed(2),
+    (r.runCalls / r.size).toFixed(2),
+    String(r.readinessCalls),
+    r.allRunningSeconds === undefined ? (r.launched ? 'never' : 'n/a') : r.allRunningSeconds.toFixed(1),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[]) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
+  console.log(line(head));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const c of cells) console.log(line(c));
+}
+
+async function main(): Promise<void> {
+  const speeds: Record<number, number> = { 100: arg('speed100', 1), 1000: arg('speed1000', 4) };
+  console.log(`Emulator: RunMicrovm limit ${RATE_LIMIT}/s burst 5 (default), default latency, memory quota raised for 1000 × 2 GiB.`);
+  for (const [size, speed] of Object.entries(speeds)) {
+    if (speed !== 1) console.log(`Fleet ${size}: emulator clock at ${speed}x real time; every time and rate below is in emulator time (pass --speed${size} 1 for real time).`);
+  }
+  const rows: Row[] = [];
+  for (const size of [100, 1000]) {
+    rows.push(await fleetLauncher(size, speeds[size]));
+    rows.push(await naiveLauncher(size, speeds[size]));
+  }
+  console.log('');
+  table(rows);
+  console.log('\nrate/limit: successful launches per emulator second during the launch phase, over the 5/s limit.');
+  console.log('Run calls/inst: RunMicrovm requests (all attempts) per desired instance. Readiness: ListMicrovms pages (fleet) or GetMicrovm calls (naive).');
+  const ours = rows.filter((r) => r.launcher.startsWith('fleet'));
+  const ok = ours.every((r) => r.launched / r.launchSeconds / RATE_LIMIT >= 0.9 && r.runCalls / r.size <= 1.2
+    && r.failed === 0 && r.duplicates === 0);
+  console.log(`\nGoal (>= 0.9 of the limit, <= 1.2 RunMicrovm calls per instance, zero failed or duplicate launches): ${ok ? 'met' : 'NOT met'}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
