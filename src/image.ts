@@ -24,13 +24,13 @@ import { BaseImage } from './base-image';
 import { MicroVmCode } from './code';
 import { MicroVmArchitecture, OsCapability } from './enums';
 import { HookOptions, MicroVmHooks } from './hooks';
+import { MicroVmImageVersion } from './image-version';
 import { MicroVmLogging } from './logging';
 import { managedConnectorsArn } from './private/arns';
 import { acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { checkMaxItems, checkOneOf, checkPattern, checkRange } from './private/validation';
 import { HookWire, HooksWire, ImageAttr, ImageProps, ImageVersionRetentionWire, LoggingWire, ResourceType } from './private/wire';
-import { MicroVmImageVersion } from './image-version';
 
 /** The memory sizes the service offers (baseline; peak is four times). */
 const MEMORY_TIERS_MIB = [512, 1024, 2048, 4096, 8192];

@@ -1,8 +1,8 @@
 import { GetMicrovmImageCommand, ListMicrovmImageVersionsCommand, ListTagsCommand, RunMicrovmCommand, GetMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
-import { ImageHandler } from '../lambda/image/image-handler';
-import { ImageProps, ResourceType } from '../src/private/wire';
 import { handlerEnv, HandlerEnv } from './support/handler-env';
 import { LifecycleDriver } from './support/lifecycle-driver';
+import { ImageHandler } from '../lambda/image/image-handler';
+import { ImageProps, ResourceType } from '../src/private/wire';
 
 const ACCOUNT = '123456789012';
 const BUILD_ROLE = `arn:aws:iam::${ACCOUNT}:role/build`;

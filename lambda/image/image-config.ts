@@ -7,6 +7,9 @@ import type {
 import type { HookWire, HooksWire, ImageProps, LoggingWire } from '../../src/private/wire';
 import { canonical, toBool, toInt } from '../shared/props';
 
+/** The memory the service records for an image created without `resources` (recorded live). */
+const SERVICE_DEFAULT_MEMORY_MIB = 2048;
+
 /** The image configuration as CreateMicrovmImage/UpdateMicrovmImage take it (name, tags and token aside). */
 export type ImageConfig = Omit<CreateMicrovmImageRequest, 'name' | 'tags' | 'clientToken'>;
 
@@ -98,6 +101,9 @@ function normalize(c: ImageConfig): Record<string, unknown> {
   // Without egress connectors the service records its default, the AWS-managed internet egress.
   const egress = out.egressNetworkConnectors as string[] | undefined;
   if (egress?.length === 1 && egress[0].endsWith(':aws-network-connector:INTERNET_EGRESS')) out.egressNetworkConnectors = undefined;
+  // Without resources the service records its default size, 2 GiB.
+  const resources = out.resources as Array<{ minimumMemoryInMiB?: number }> | undefined;
+  if (resources?.length === 1 && resources[0].minimumMemoryInMiB === SERVICE_DEFAULT_MEMORY_MIB) out.resources = undefined;
   if (c.logging && 'cloudWatch' in c.logging && c.logging.cloudWatch) out.logging = { cloudWatch: { ...c.logging.cloudWatch } };
   return out;
 }
