@@ -7,10 +7,10 @@ import {
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ManualClock, RunningEmulator, startEmulator } from '../emulator/src';
+import { LifecycleDriver } from './support/lifecycle-driver';
 import { FleetHandler } from '../lambda/fleet/fleet-handler';
 import { Inventory, MemoryInventory, SlotRecord } from '../lambda/fleet/inventory';
 import { FleetProps } from '../src/private/wire';
-import { LifecycleDriver } from './support/lifecycle-driver';
 
 process.env.MICROVMS_HANDLER_QUIET = '1';
 
@@ -24,15 +24,17 @@ let runClient: LambdaMicrovmsClient;
 let inventory: MemoryInventory;
 let imageArn: string;
 
-async function startWith(opts: { memoryQuotaMiB?: number } = {}) {
+async function startWith(opts: { memoryQuotaMiB?: number; delays?: { vmTerminate?: number } } = {}) {
   clock = new ManualClock();
   emu = await startEmulator({ clock, faults: true, ...opts });
   client = new LambdaMicrovmsClient({ endpoint: emu.url, region: 'us-east-1', credentials: CREDS, maxAttempts: 3 });
   runClient = new LambdaMicrovmsClient({ endpoint: emu.url, region: 'us-east-1', credentials: CREDS, maxAttempts: 1 });
   inventory = new MemoryInventory();
   const img = await client.send(new CreateMicrovmImageCommand({
-    name: 'fleet-test', baseImageArn: 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1',
-    buildRoleArn: 'arn:aws:iam::123456789012:role/build', codeArtifact: { uri: 's3://bucket/code.zip' },
+    name: 'fleet-test',
+    baseImageArn: 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1',
+    buildRoleArn: 'arn:aws:iam::123456789012:role/build',
+    codeArtifact: { uri: 's3://bucket/code.zip' },
   }));
   imageArn = img.imageArn!;
   clock.advance(10_000);
@@ -40,8 +42,10 @@ async function startWith(opts: { memoryQuotaMiB?: number } = {}) {
 
 async function newVersion(): Promise<string> {
   const u = await client.send(new UpdateMicrovmImageCommand({
-    imageIdentifier: imageArn, baseImageArn: 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1',
-    buildRoleArn: 'arn:aws:iam::123456789012:role/build', codeArtifact: { uri: 's3://bucket/code-v2.zip' },
+    imageIdentifier: imageArn,
+    baseImageArn: 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1',
+    buildRoleArn: 'arn:aws:iam::123456789012:role/build',
+    codeArtifact: { uri: 's3://bucket/code-v2.zip' },
   }));
   clock.advance(10_000);
   return u.imageVersion!;
@@ -125,6 +129,17 @@ describe('MicroVmFleet handler against the emulator', () => {
     expect(inventory.items.size).toBe(0);
   });
 
+  test('delete waits until every instance has stopped, not just until TerminateMicrovm was accepted', async () => {
+    await startWith({ delays: { vmTerminate: 40_000 } });
+    const driver = driverFor(newHandler());
+    await driver.create(fleetProps({ DesiredCount: '2' }));
+    const deleted = await driver.delete();
+    expect(deleted.status).toBe('SUCCESS');
+    expect(deleted.polls).toBeGreaterThanOrEqual(3); // 40 s of TERMINATING at 15 s per poll
+    expect(allVms().map((v) => v.state)).toEqual(['TERMINATED', 'TERMINATED']);
+    expect(inventory.items.size).toBe(0);
+  });
+
   test('a throttling burst is absorbed: the desired count, no duplicate launches', async () => {
     await startWith();
     emu.faults.operation({ operation: 'RunMicrovm', mode: 'throttle', count: 6 });
@@ -183,8 +198,12 @@ describe('MicroVmFleet handler against the emulator', () => {
     });
     const first = newHandler(crashing);
     const event: any = {
-      RequestType: 'Create', StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/S/1', RequestId: 'req-1',
-      LogicalResourceId: 'Fleet', ResourceType: 'Custom::LambdaMicroVmFleet', ResourceProperties: fleetProps({ DesiredCount: '5' }),
+      RequestType: 'Create',
+      StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/S/1',
+      RequestId: 'req-1',
+      LogicalResourceId: 'Fleet',
+      ResourceType: 'Custom::LambdaMicroVmFleet',
+      ResourceProperties: fleetProps({ DesiredCount: '5' }),
     };
     const started = await first.onEvent(event);
     const complete = { ...event, ...started };

@@ -203,8 +203,10 @@ export class FleetHandler implements ResourceHandler<FleetProps> {
 
     // 3. Plan.
     const isReady = (r: SlotRecord) => r.phase === 'LAUNCHED' && !r.suspendPending && READY.has(r.state ?? '');
-    const current = records.filter((r) => r.configHash === target.hash);
-    const old = records.filter((r) => r.configHash !== target.hash);
+    // Stopping on their own (idle policy, 8-hour cap): neither counted nor terminated; dropped once stopped.
+    const dying = records.filter((r) => r.state === 'TERMINATING');
+    const current = records.filter((r) => r.configHash === target.hash && r.state !== 'TERMINATING');
+    const old = records.filter((r) => r.configHash !== target.hash && r.state !== 'TERMINATING');
     const readyCurrent = current.filter(isReady).length;
     const toTerminate: SlotRecord[] = [];
     if (current.length > target.desired) {
@@ -221,7 +223,7 @@ export class FleetHandler implements ResourceHandler<FleetProps> {
 
     if (toTerminate.length === 0 && launches === 0) {
       const pending = records.filter((r) => !isReady(r)).length;
-      if (pending === 0 && old.length === 0 && current.length === target.desired) {
+      if (pending === 0 && dying.length === 0 && old.length === 0 && current.length === target.desired) {
         log('fleet converged', { fleetId: target.fleetId, instances: current.length });
         return { IsComplete: true, Data: this.attributes(target, current) };
       }
@@ -407,7 +409,8 @@ export class FleetHandler implements ResourceHandler<FleetProps> {
       }
       const seen = vms.get(r.microvmId!);
       const state = seen?.state ?? (now - (r.launchedAt ?? r.recordedAt) < LIST_GRACE_MS ? 'PENDING' : 'GONE');
-      if (!ALIVE.has(state)) {
+      // TERMINATING stays on record (it still holds memory) until the service reports it stopped.
+      if (!ALIVE.has(state) && state !== 'TERMINATING') {
         dead.push(r);
         continue;
       }

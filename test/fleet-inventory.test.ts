@@ -1,0 +1,66 @@
+import { BatchWriteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { DynamoInventory, marshal, SlotRecord, slotKey, unmarshal } from '../lambda/fleet/inventory';
+
+const ddb = mockClient(DynamoDBClient);
+afterEach(() => ddb.reset());
+
+const record = (slot: number): SlotRecord => ({
+  pk: 'fleet-1', sk: slotKey(1, slot), generation: 1, slot, clientToken: `t${slot}`, configHash: 'h',
+  imageArn: 'arn:aws:lambda:us-east-1:123456789012:microvm-image:x', imageVersion: '1.0', phase: 'LAUNCHING', recordedAt: 1,
+});
+
+describe('DynamoInventory (the inventory the Lambda handler uses)', () => {
+  const inventory = () => new DynamoInventory(new DynamoDBClient({ region: 'us-east-1' }), 'table', async () => undefined);
+
+  test('slot keys sort by generation, then slot', () => {
+    expect([slotKey(2, 1), slotKey(1, 10), slotKey(1, 2)].sort()).toEqual([slotKey(1, 2), slotKey(1, 10), slotKey(2, 1)]);
+    expect(slotKey(1, 2)).toBe('gen#000001#slot#000002');
+  });
+
+  test('marshal and unmarshal round-trip strings, numbers and booleans, dropping undefined', () => {
+    const r = { ...record(3), suspendPending: true, microvmId: undefined };
+    expect(unmarshal(marshal(r))).toEqual({ ...record(3), suspendPending: true });
+  });
+
+  test('listSlots reads every page with one consistent Query per page, slots only', async () => {
+    ddb.on(QueryCommand)
+      .resolvesOnce({ Items: [marshal(record(0))], LastEvaluatedKey: { pk: { S: 'fleet-1' }, sk: { S: slotKey(1, 0) } } })
+      .resolvesOnce({ Items: [marshal(record(1))] });
+    const slots = await inventory().listSlots('fleet-1');
+    expect(slots.map((s) => s.slot)).toEqual([0, 1]);
+    const calls = ddb.commandCalls(QueryCommand);
+    expect(calls).toHaveLength(2);
+    expect(calls[0].args[0].input).toMatchObject({
+      TableName: 'table', ConsistentRead: true,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :gen)',
+      ExpressionAttributeValues: { ':pk': { S: 'fleet-1' }, ':gen': { S: 'gen#' } },
+    });
+    expect(calls[1].args[0].input.ExclusiveStartKey).toEqual({ pk: { S: 'fleet-1' }, sk: { S: slotKey(1, 0) } });
+  });
+
+  test('putSlots writes in chunks of 25 and retries unprocessed items', async () => {
+    const records = Array.from({ length: 30 }, (_, i) => record(i));
+    ddb.on(BatchWriteItemCommand)
+      .resolvesOnce({ UnprocessedItems: { table: [{ PutRequest: { Item: marshal(records[0]) } }] } })
+      .resolves({});
+    await inventory().putSlots(records);
+    const calls = ddb.commandCalls(BatchWriteItemCommand).map((c) => c.args[0].input.RequestItems!.table.length);
+    expect(calls).toEqual([25, 1, 5]);
+  });
+
+  test('gives up with a clear error when DynamoDB keeps items unprocessed', async () => {
+    ddb.on(BatchWriteItemCommand).callsFake((input) => ({ UnprocessedItems: input.RequestItems }));
+    await expect(inventory().deleteSlots('fleet-1', [slotKey(1, 0)])).rejects.toThrow(/left 1 write\(s\) unprocessed on table table after 10 attempts/);
+  });
+
+  test('meta is one item under sk = meta', async () => {
+    ddb.on(GetItemCommand).resolves({ Item: marshal({ pk: 'fleet-1', sk: 'meta', generation: 2, requestId: 'r', nextSlot: 4 }) });
+    ddb.on(PutItemCommand).resolves({});
+    const inv = inventory();
+    expect(await inv.getMeta('fleet-1')).toEqual({ pk: 'fleet-1', sk: 'meta', generation: 2, requestId: 'r', nextSlot: 4 });
+    await inv.putMeta({ pk: 'fleet-1', sk: 'meta', generation: 3, requestId: 's', nextSlot: 0 });
+    expect(ddb.commandCalls(GetItemCommand)[0].args[0].input).toMatchObject({ Key: { pk: { S: 'fleet-1' }, sk: { S: 'meta' } }, ConsistentRead: true });
+    expect(ddb.commandCalls(PutItemCommand)[0].args[0].input.Item).toMatchObject({ generation: { N: '3' }, requestId: { S: 's' } });
+  });
+});
