@@ -6,8 +6,16 @@ const ddb = mockClient(DynamoDBClient);
 afterEach(() => ddb.reset());
 
 const record = (slot: number): SlotRecord => ({
-  pk: 'fleet-1', sk: slotKey(1, slot), generation: 1, slot, clientToken: `t${slot}`, configHash: 'h',
-  imageArn: 'arn:aws:lambda:us-east-1:123456789012:microvm-image:x', imageVersion: '1.0', phase: 'LAUNCHING', recordedAt: 1,
+  pk: 'fleet-1',
+  sk: slotKey(1, slot),
+  generation: 1,
+  slot,
+  clientToken: `t${slot}`,
+  configHash: 'h',
+  imageArn: 'arn:aws:lambda:us-east-1:123456789012:microvm-image:x',
+  imageVersion: '1.0',
+  phase: 'LAUNCHING',
+  recordedAt: 1,
 });
 
 describe('DynamoInventory (the inventory the Lambda handler uses)', () => {
@@ -32,7 +40,8 @@ describe('DynamoInventory (the inventory the Lambda handler uses)', () => {
     const calls = ddb.commandCalls(QueryCommand);
     expect(calls).toHaveLength(2);
     expect(calls[0].args[0].input).toMatchObject({
-      TableName: 'table', ConsistentRead: true,
+      TableName: 'table',
+      ConsistentRead: true,
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :gen)',
       ExpressionAttributeValues: { ':pk': { S: 'fleet-1' }, ':gen': { S: 'gen#' } },
     });
