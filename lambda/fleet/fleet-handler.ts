@@ -195,7 +195,7 @@ export class FleetHandler implements ResourceHandler<FleetProps> {
     let records = await inventory.listSlots(target.fleetId);
 
     // 1. Launches whose outcome is unknown (a crash, or retries exhausted): re-issue the recorded tokens.
-    records = await this.resolveLaunching(event, inventory, records);
+    records = await this.resolveLaunching(event, inventory, records, stepEnd);
 
     // 2. Observe, drop the dead, suspend warm-pool instances.
     records = await this.observeAndPrune(inventory, records, target.fleetId);
@@ -278,7 +278,7 @@ export class FleetHandler implements ResourceHandler<FleetProps> {
     await inventory.putSlots(fresh);
     log('launching', { fleetId: target.fleetId, count, generation: target.generation });
     const input = { ...launchInput(props, target.version), runHookPayload: await this.payload(props) };
-    const results = await this.runBatch(inventory, fresh, fresh.map((r) => ({ clientToken: r.clientToken, input })), stepEnd, props);
+    const results = await this.runBatch(inventory, fresh, fresh.map((r) => ({ clientToken: r.clientToken, input })), stepEnd, props, true);
     await this.failOnRefusal(results, target, records.filter((r) => r.phase === 'LAUNCHED').length);
   }
 
@@ -287,7 +287,7 @@ export class FleetHandler implements ResourceHandler<FleetProps> {
    * launched → LAUNCHED with the id; refused or never sent → record removed; unknown → stays LAUNCHING.
    */
   private async runBatch(inventory: Inventory, recs: SlotRecord[], requests: LaunchRequest[], stepEnd: number,
-    props: FleetProps): Promise<LaunchResult[]> {
+    props: FleetProps, fresh: boolean): Promise<LaunchResult[]> {
     const byToken = new Map(recs.map((r) => [r.clientToken, r]));
     const launcher = new Launcher(this.runClient, {
       rate: Number(props.LaunchRate) || 5,
@@ -316,8 +316,9 @@ export class FleetHandler implements ResourceHandler<FleetProps> {
         if (toPut.length + toDelete.length >= 25) await flush();
       },
     });
-    // Never sent (time budget or a quota stop): nothing was launched with these tokens.
-    for (const r of results) if (r.skipped) toDelete.push(byToken.get(r.clientToken)!.sk);
+    // Fresh tokens never sent (time budget or a quota stop) launched nothing; a re-issue not sent
+    // this time stays LAUNCHING: an earlier process may have sent it.
+    if (fresh) for (const r of results) if (r.skipped) toDelete.push(byToken.get(r.clientToken)!.sk);
     await flush();
     const launched = results.filter((r) => r.microvmId).length;
     log('launch batch settled', { launched, refused: results.filter((r) => r.definitelyNotLaunched).length, unknown: results.filter((r) => !r.microvmId && !r.definitelyNotLaunched && !r.skipped).length, skipped: results.filter((r) => r.skipped).length, calls: launcher.calls });
@@ -359,7 +360,7 @@ export class FleetHandler implements ResourceHandler<FleetProps> {
   // Shared steps
 
   /** Re-issues the recorded tokens of LAUNCHING records, with the configuration they were recorded with. */
-  private async resolveLaunching(event: CompleteEvent, inventory: Inventory, records: SlotRecord[]): Promise<SlotRecord[]> {
+  private async resolveLaunching(event: CompleteEvent, inventory: Inventory, records: SlotRecord[], stepEnd: number): Promise<SlotRecord[]> {
     const launching = records.filter((r) => r.phase === 'LAUNCHING');
     if (!launching.length) return records;
     const candidates = [event.ResourceProperties, event.OldResourceProperties].filter((p): p is FleetProps => !!p);
@@ -380,7 +381,13 @@ export class FleetHandler implements ResourceHandler<FleetProps> {
     }
     if (requests.length) {
       log('re-issuing recorded launch tokens', { count: requests.length });
-      const results = await this.runBatch(inventory, launching, requests, Number.POSITIVE_INFINITY, event.ResourceProperties);
+      const results = await this.runBatch(inventory, launching, requests, stepEnd, event.ResourceProperties, false);
+      const conflict = results.find((r) => r.error && isConflict(r.error));
+      if (conflict) {
+        throw new ProvisioningError(`re-issuing a recorded launch token was refused because the token was already used with other parameters (${describeError(conflict.error)}): ` +
+          'the /run payload secret probably changed between a launch and its retry, so that MicroVM cannot be identified. ' +
+          `Find it with ListMicrovms (image ${launching[0].imageArn}) and terminate it by hand, then retry.`);
+      }
       const quota = results.find((r) => r.error && isQuotaExceeded(r.error));
       if (quota && event.RequestType !== 'Delete') {
         const props = event.ResourceProperties;
@@ -489,7 +496,7 @@ export class FleetHandler implements ResourceHandler<FleetProps> {
     const fleetId = event.PhysicalResourceId!;
     const stepEnd = this.clock.now() + this.stepBudgetMs;
     let records = await inventory.listSlots(fleetId);
-    records = await this.resolveLaunching(event, inventory, records);
+    records = await this.resolveLaunching(event, inventory, records, stepEnd);
     records = await this.observeAndPrune(inventory, records, fleetId);
     const running = records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING');
     let terminated = 0;

@@ -4,7 +4,7 @@ import {
   RunMicrovmCommand,
   RunMicrovmCommandInput,
 } from '@aws-sdk/client-lambda-microvms';
-import { errorMessage, errorName } from '../shared/errors';
+import { errorMessage, errorName, isConflict } from '../shared/errors';
 
 /** Time as the launcher sees it: injectable so tests and the benchmark can run on the emulator's clock. */
 export interface LauncherClock {
@@ -211,6 +211,9 @@ export class Launcher {
         lastError = err;
         if (isThrottling(err)) {
           this.bucket.drain();
+        } else if (isConflict(err)) {
+          // The token was already used with other parameters: something WAS launched with it.
+          return { clientToken: req.clientToken, error: err, definitelyNotLaunched: false, attempts };
         } else if (!isTransient(err)) {
           // Refused (quota, validation, not found, access, conflict): nothing was launched.
           return { clientToken: req.clientToken, error: err, definitelyNotLaunched: true, attempts };
