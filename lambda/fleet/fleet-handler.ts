@@ -27,7 +27,8 @@ import {
   OnEventResponse,
   Progress,
   ProvisioningError,
-  ResourceHandler,
+  CompleteStep,
+  CustomResourceHandler,
 } from '../shared/framework';
 import { log } from '../shared/log';
 import { toBool, toInt } from '../shared/props';
@@ -88,7 +89,7 @@ interface Target {
  *   polls, and only then reports the failure: the framework sends no Delete after a failed Create.
  * - Delete terminates every inventoried instance, waits until they stop, and clears the inventory.
  */
-export class FleetHandler implements ResourceHandler<FleetProps> {
+export class FleetHandler extends CustomResourceHandler<FleetProps> {
   private readonly clock: LauncherClock;
   private readonly runClient: LambdaMicrovmsClient;
   private readonly stepBudgetMs: number;
@@ -100,21 +101,34 @@ export class FleetHandler implements ResourceHandler<FleetProps> {
     private readonly inventoryFor: (tableName: string) => Inventory,
     private readonly options: FleetHandlerOptions = {},
   ) {
-    this.clock = options.clock ?? { now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
+    const clock = options.clock ?? { now: Date.now, sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
+    super({ now: () => clock.now() });
+    this.clock = clock;
     this.runClient = options.runClient ?? client;
     this.stepBudgetMs = options.stepBudgetMs ?? DEFAULT_STEP_BUDGET_MS;
     this.random = options.random ?? Math.random;
   }
 
-  public async onEvent(event: Event): Promise<OnEventResponse> {
-    log('onEvent', { requestType: event.RequestType, logicalResourceId: event.LogicalResourceId, physicalResourceId: event.PhysicalResourceId });
+  protected readonly steps: Record<string, CompleteStep<FleetProps>> = {
+    done: async () => ({ IsComplete: true }),
+    delete: this.deleteStep,
+    reconcile: this.reconcileOrCleanUp,
+  };
+
+  protected async onDelete(event: Event): Promise<OnEventResponse> {
+    const fleetId = event.PhysicalResourceId!;
+    if (!fleetId.startsWith('fleet-')) return { PhysicalResourceId: fleetId, Progress: { op: 'done', deadline: 0 } };
+    return { PhysicalResourceId: fleetId, Progress: { op: 'delete', deadline: this.clock.now() + this.timeoutMs(event.ResourceProperties) } };
+  }
+
+  protected async onUpdate(event: Event): Promise<OnEventResponse> {
+    return this.onCreate(event);
+  }
+
+  /** Create and Update open a new generation: the target configuration isComplete reconciles to. */
+  protected async onCreate(event: Event): Promise<OnEventResponse> {
     const props = event.ResourceProperties;
-    const timeout = (toInt(props.TimeoutSeconds, 'TimeoutSeconds') ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
-    if (event.RequestType === 'Delete') {
-      const fleetId = event.PhysicalResourceId!;
-      if (!fleetId.startsWith('fleet-')) return { PhysicalResourceId: fleetId, Progress: { op: 'done', deadline: 0 } };
-      return { PhysicalResourceId: fleetId, Progress: { op: 'delete', deadline: this.clock.now() + timeout } };
-    }
+    const timeout = this.timeoutMs(props);
     const fleetId = event.RequestType === 'Create'
       ? `fleet-${clientToken(24, event.StackId, event.LogicalResourceId)}`
       : event.PhysicalResourceId!;
@@ -135,14 +149,8 @@ export class FleetHandler implements ResourceHandler<FleetProps> {
     return { PhysicalResourceId: fleetId, Progress: { op: 'reconcile', deadline: this.clock.now() + timeout, generation, version } };
   }
 
-  public async isComplete(event: CompleteEvent): Promise<IsCompleteResponse> {
-    const progress = event.Progress!;
-    switch (progress.op) {
-      case 'done': return { IsComplete: true };
-      case 'delete': return this.deleteStep(event, progress);
-      case 'reconcile': return this.reconcileOrCleanUp(event, progress);
-      default: throw new Error(`unknown progress ${progress.op}`);
-    }
+  private timeoutMs(props: FleetProps): number {
+    return (toInt(props.TimeoutSeconds, 'TimeoutSeconds') ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
   }
 
   // ----------------------------------------------------------------------------------------------

@@ -21,7 +21,9 @@ import {
   OnEventResponse,
   Progress,
   ProvisioningError,
-  ResourceHandler,
+  CompleteStep,
+  CustomResourceHandler,
+  HandlerOptions,
 } from '../shared/framework';
 import { log } from '../shared/log';
 
@@ -35,10 +37,7 @@ const DELETE_WAIT_MS = 10 * 60_000;
 const STATUSES = ['ACTIVE', 'INACTIVE'];
 const MAX_IDS_IN_MESSAGE = 10;
 
-export interface ImageVersionHandlerOptions {
-  /** The clock (epoch ms). Tests pass the emulator's. */
-  readonly now?: () => number;
-}
+export type ImageVersionHandlerOptions = HandlerOptions;
 
 /**
  * Custom::LambdaMicroVmImageVersion: adopts one version of an image. Create pins it (a tag on the
@@ -46,38 +45,19 @@ export interface ImageVersionHandlerOptions {
  * Update changes the status in place; Delete releases the pin and, with RemovalPolicy DESTROY,
  * deletes the version. The physical id is `<image arn>:<version>`.
  */
-export class ImageVersionHandler implements ResourceHandler<ImageVersionProps> {
-  private readonly now: () => number;
+export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps> {
+  protected readonly steps: Record<string, CompleteStep<ImageVersionProps>> = {
+    create: this.isSettled,
+    update: this.isSettled,
+    delete: this.isDeleted,
+    done: async () => ({ IsComplete: true }),
+  };
 
   constructor(private readonly client: LambdaMicrovmsClient, options: ImageVersionHandlerOptions = {}) {
-    this.now = options.now ?? Date.now;
+    super(options);
   }
 
-  public async onEvent(event: Event): Promise<OnEventResponse> {
-    log('onEvent', { requestType: event.RequestType, logicalResourceId: event.LogicalResourceId, physicalResourceId: event.PhysicalResourceId });
-    switch (event.RequestType) {
-      case 'Create': return this.create(event);
-      case 'Update': return this.update(event);
-      case 'Delete': return this.delete(event);
-    }
-  }
-
-  public async isComplete(event: CompleteEvent): Promise<IsCompleteResponse> {
-    const progress = event.Progress!;
-    switch (progress.op) {
-      case 'create':
-      case 'update':
-        return this.isSettled(event, progress);
-      case 'delete':
-        return this.isDeleted(event, progress);
-      case 'done':
-        return { IsComplete: true };
-      default:
-        throw new Error(`unknown progress ${progress.op}`);
-    }
-  }
-
-  private async create(event: Event): Promise<OnEventResponse> {
+  protected async onCreate(event: Event): Promise<OnEventResponse> {
     const props = event.ResourceProperties;
     checkStatus(props.Status);
     // Pinned first, so that an image update running now cannot prune the version under us.
@@ -88,19 +68,19 @@ export class ImageVersionHandler implements ResourceHandler<ImageVersionProps> {
     };
   }
 
-  private async update(event: Event): Promise<OnEventResponse> {
+  protected async onUpdate(event: Event): Promise<OnEventResponse> {
     const props = event.ResourceProperties;
     const old = event.OldResourceProperties!;
     // Another image or version is another resource: CloudFormation deletes the old one (and so
     // releases its pin) once the stack update has succeeded.
-    if (props.ImageArn !== old.ImageArn || props.ImageVersion !== old.ImageVersion) return this.create(event);
+    if (props.ImageArn !== old.ImageArn || props.ImageVersion !== old.ImageVersion) return this.onCreate(event);
     checkStatus(props.Status);
     // Idempotent: restores the pin if someone removed the tag by hand.
     await this.pin(event, props);
     return { PhysicalResourceId: event.PhysicalResourceId!, Progress: { op: 'update', deadline: this.now() + BUILD_WAIT_MS } };
   }
 
-  private async delete(event: Event): Promise<OnEventResponse> {
+  protected async onDelete(event: Event): Promise<OnEventResponse> {
     const props = event.ResourceProperties;
     const id = event.PhysicalResourceId!;
     const done: Progress = { op: 'done', deadline: 0 };

@@ -23,7 +23,9 @@ import {
   OnEventResponse,
   Progress,
   ProvisioningError,
-  ResourceHandler,
+  CompleteStep,
+  CustomResourceHandler,
+  HandlerOptions,
 } from '../shared/framework';
 import { log } from '../shared/log';
 import { canonical, diffTags, toBool, toInt } from '../shared/props';
@@ -37,52 +39,35 @@ const LIVE_STATES = new Set(['PENDING', 'RUNNING', 'SUSPENDING', 'SUSPENDED', 'T
 /** How many MicroVM ids a failure message lists before it summarizes. */
 const MAX_IDS_IN_MESSAGE = 20;
 
-export interface ImageHandlerOptions {
-  /** The clock (epoch ms). Tests pass the emulator's. */
-  readonly now?: () => number;
-}
+export type ImageHandlerOptions = HandlerOptions;
 
 /**
  * Custom::LambdaMicroVmImage: CreateMicrovmImage / UpdateMicrovmImage and a poll until the build
  * settles; Delete waits until the image is gone. The physical id is the image ARN.
  */
-export class ImageHandler implements ResourceHandler<ImageProps> {
-  private readonly now: () => number;
+export class ImageHandler extends CustomResourceHandler<ImageProps> {
+  protected readonly steps: Record<string, CompleteStep<ImageProps>> = {
+    create: this.isBuilt,
+    update: this.isBuilt,
+    done: this.isDone,
+    delete: this.isDeleted,
+  };
 
   constructor(private readonly client: LambdaMicrovmsClient, options: ImageHandlerOptions = {}) {
-    this.now = options.now ?? Date.now;
+    super(options);
   }
 
-  public async onEvent(event: Event): Promise<OnEventResponse> {
-    log('onEvent', { requestType: event.RequestType, logicalResourceId: event.LogicalResourceId, physicalResourceId: event.PhysicalResourceId });
-    switch (event.RequestType) {
-      case 'Create': return this.create(event);
-      case 'Update': return this.update(event);
-      case 'Delete': return this.delete(event);
-    }
-  }
-
-  public async isComplete(event: CompleteEvent): Promise<IsCompleteResponse> {
-    const progress = event.Progress!;
-    switch (progress.op) {
-      case 'create':
-      case 'update':
-        return this.isBuilt(event, progress);
-      case 'done':
-        await this.pruneVersions(event, progress.version as string);
-        return { IsComplete: true, Data: await this.attributes(event.PhysicalResourceId!, progress.version as string) };
-      case 'delete':
-        return this.isDeleted(event, progress);
-      default:
-        throw new Error(`unknown progress ${progress.op}`);
-    }
+  /** Nothing to wait for (tags only, or the latest active version already has this configuration). */
+  private async isDone(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+    await this.pruneVersions(event, progress.version as string);
+    return { IsComplete: true, Data: await this.attributes(event.PhysicalResourceId!, progress.version as string) };
   }
 
   private deadline(props: ImageProps): number {
     return this.now() + (toInt(props.BuildTimeoutSeconds, 'BuildTimeoutSeconds') ?? 3000) * 1000;
   }
 
-  private async create(event: Event): Promise<OnEventResponse> {
+  protected async onCreate(event: Event): Promise<OnEventResponse> {
     const props = event.ResourceProperties;
     let created;
     try {
@@ -107,13 +92,13 @@ export class ImageHandler implements ResourceHandler<ImageProps> {
     };
   }
 
-  private async update(event: Event): Promise<OnEventResponse> {
+  protected async onUpdate(event: Event): Promise<OnEventResponse> {
     const props = event.ResourceProperties;
     const old = event.OldResourceProperties!;
     const imageArn = event.PhysicalResourceId!;
     // Names are fixed for an image's life: a new name is a new image, and CloudFormation
     // deletes the old one once the stack update has succeeded.
-    if (props.Name !== old.Name) return this.create(event);
+    if (props.Name !== old.Name) return this.onCreate(event);
 
     const { toSet, toRemove } = diffTags(old.Tags, props.Tags);
     if (Object.keys(toSet).length) await this.client.send(new TagResourceCommand({ Resource: imageArn, Tags: toSet }));
@@ -145,7 +130,7 @@ export class ImageHandler implements ResourceHandler<ImageProps> {
     return { PhysicalResourceId: imageArn, Progress: { op: 'update', deadline: this.deadline(props), version: updated.imageVersion } };
   }
 
-  private async delete(event: Event): Promise<OnEventResponse> {
+  protected async onDelete(event: Event): Promise<OnEventResponse> {
     const imageArn = event.PhysicalResourceId!;
     const props = event.ResourceProperties;
     const progress: Progress = { op: 'delete', deadline: this.deadline(props) };

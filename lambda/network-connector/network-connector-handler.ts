@@ -7,7 +7,9 @@ import {
   OnEventResponse,
   Progress,
   ProvisioningError,
-  ResourceHandler,
+  CompleteStep,
+  CustomResourceHandler,
+  HandlerOptions,
 } from '../shared/framework';
 import type { LambdaCoreClient, NetworkConnector, NetworkConnectorConfiguration } from '../shared/lambda-core-client';
 import { log } from '../shared/log';
@@ -53,9 +55,7 @@ const REASON_HINTS: Record<string, string> = {
   InternalError: 'the service failed internally: retry the deploy',
 };
 
-export interface NetworkConnectorHandlerOptions {
-  /** The clock (epoch ms). Tests pass the emulator's. */
-  readonly now?: () => number;
+export interface NetworkConnectorHandlerOptions extends HandlerOptions {
   /** How the operator-role propagation retries wait. Tests advance the emulator's clock. */
   readonly sleep?: (ms: number) => Promise<void>;
 }
@@ -72,40 +72,26 @@ export interface NetworkConnectorHandlerOptions {
  *   change is an UpdateNetworkConnector in place, then LastUpdateStatus InProgress → Successful.
  * - Delete: idempotent, and waits until GetNetworkConnector answers ResourceNotFound.
  */
-export class NetworkConnectorHandler implements ResourceHandler<NetworkConnectorProps> {
-  private readonly now: () => number;
+export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnectorProps> {
   private readonly sleep: (ms: number) => Promise<void>;
 
+  protected readonly steps: Record<string, CompleteStep<NetworkConnectorProps>> = {
+    create: this.isActive,
+    update: this.isUpdated,
+    done: this.isDone,
+    delete: this.isDeleted,
+  };
+
   constructor(private readonly client: LambdaCoreApi, options: NetworkConnectorHandlerOptions = {}) {
-    this.now = options.now ?? Date.now;
+    super(options);
     this.sleep = options.sleep ?? realSleep;
-  }
-
-  public async onEvent(event: Event): Promise<OnEventResponse> {
-    log('onEvent', { requestType: event.RequestType, logicalResourceId: event.LogicalResourceId, physicalResourceId: event.PhysicalResourceId });
-    switch (event.RequestType) {
-      case 'Create': return this.create(event);
-      case 'Update': return this.update(event);
-      case 'Delete': return this.delete(event);
-    }
-  }
-
-  public async isComplete(event: CompleteEvent): Promise<IsCompleteResponse> {
-    const progress = event.Progress!;
-    switch (progress.op) {
-      case 'create': return this.isActive(event, progress);
-      case 'update': return this.isUpdated(event, progress);
-      case 'done': return this.isDone(event);
-      case 'delete': return this.isDeleted(event, progress);
-      default: throw new Error(`unknown progress ${progress.op}`);
-    }
   }
 
   private deadline(props: NetworkConnectorProps): number {
     return this.now() + (toInt(props.TimeoutSeconds, 'TimeoutSeconds') ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
   }
 
-  private async create(event: Event): Promise<OnEventResponse> {
+  protected async onCreate(event: Event): Promise<OnEventResponse> {
     const props = event.ResourceProperties;
     const input = {
       Name: props.Name,
@@ -134,13 +120,13 @@ export class NetworkConnectorHandler implements ResourceHandler<NetworkConnector
     return { PhysicalResourceId: created.Arn, Progress: { op: 'create', deadline: this.deadline(props) } };
   }
 
-  private async update(event: Event): Promise<OnEventResponse> {
+  protected async onUpdate(event: Event): Promise<OnEventResponse> {
     const props = event.ResourceProperties;
     const old = event.OldResourceProperties!;
     const arn = event.PhysicalResourceId!;
     // Names are unique and fixed for a connector's life, and a connector serves one compute
     // type: either change is a new connector; CloudFormation deletes the old one afterwards.
-    if (props.Name !== old.Name || props.ComputeType !== old.ComputeType) return this.create(event);
+    if (props.Name !== old.Name || props.ComputeType !== old.ComputeType) return this.onCreate(event);
 
     const { toSet, toRemove } = diffTags(old.Tags, props.Tags);
     if (Object.keys(toSet).length) await this.client.tagResource({ Resource: arn, Tags: toSet });
@@ -179,7 +165,7 @@ export class NetworkConnectorHandler implements ResourceHandler<NetworkConnector
     }
   }
 
-  private async delete(event: Event): Promise<OnEventResponse> {
+  protected async onDelete(event: Event): Promise<OnEventResponse> {
     const arn = event.PhysicalResourceId!;
     const progress: Progress = { op: 'delete', deadline: this.deadline(event.ResourceProperties) };
     // Not a connector ARN: nothing was ever created under this id.
