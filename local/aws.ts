@@ -22,7 +22,9 @@ export class LocalAws {
     this.url = new URL(endpoint);
   }
 
-  private async send(service: string, method: string, path: string, headers: Record<string, string>, body?: string, query?: Record<string, string>): Promise<string> {
+  private async send(
+    service: string, method: string, path: string, headers: Record<string, string>, body?: string, query?: Record<string, string>,
+  ): Promise<string> {
     const signer = new SignatureV4({
       service,
       region: this.region,
@@ -109,7 +111,9 @@ export class LocalAws {
    */
   async inventory(): Promise<Inventory> {
     const xmlNames = (xml: string, element: string) => [...xml.matchAll(new RegExp(`<${element}>([^<]*)</${element}>`, 'g'))].map((m) => m[1]);
-    const [stacks, functions, stateMachines, roles, policies, logGroups, tables, vpcs, subnets, securityGroups, secrets, parameters] = await Promise.all([
+    const [
+      stacks, functions, stateMachines, roles, policies, logGroups, tables, vpcs, subnets, securityGroups, secrets, parameters,
+    ] = await Promise.all([
       this.query('cloudformation', 'ListStacks', '2010-05-15').then((xml) =>
         [...xml.matchAll(/<member>([\s\S]*?)<\/member>/g)]
           .filter((m) => tag(m[1], 'StackStatus') !== 'DELETE_COMPLETE')

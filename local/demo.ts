@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { destroyLeftovers, Inventory } from './aws';
-import { CdkResult, EmulatorState, LocalDeployment, parseCdkEvent } from './deploy';
+import { CdkResult, EmulatorState, LocalDeployment, parseCdkEvent, runningTimeline } from './deploy';
 import { MINISTACK_VERSION, ROOT } from './servers';
 
 const STACK = 'MicroVmsExample';
@@ -86,12 +86,16 @@ function runningVms(state: EmulatorState) {
   return state.microvms.filter((vm) => vm.state === 'RUNNING' || vm.state === 'PENDING');
 }
 
-async function deployAndShow(env: LocalDeployment, name: string, expectVersion: string, codeVersion: string, previousIds: string[]): Promise<string[]> {
+async function deployAndShow(
+  env: LocalDeployment, name: string, expectVersion: string, codeVersion: string, previousIds: string[],
+): Promise<string[]> {
+  const sampler = env.sampleMicrovms();
   const r = await env.cdk(['deploy', STACK, '--require-approval', 'never', '--progress', 'events'], {
     name,
     onLine: progressPrinter(),
     context: { imageDirectory: imageDir, stackName: STACK },
   });
+  const samples = await sampler.stop();
   if (r.exitCode !== 0) throw cdkFailed(`cdk deploy (${name})`, r);
 
   const stack = await env.aws.describeStack(STACK);
@@ -121,6 +125,11 @@ async function deployAndShow(env: LocalDeployment, name: string, expectVersion: 
   check('the outputs list exactly the running instances\' endpoints',
     [...endpoints].sort().join() === vms.map((vm) => vm.endpoint).sort().join(), `${endpoints.length} endpoint(s)`);
   if (previousIds.length) {
+    const timeline = runningTimeline(samples);
+    say(`  RUNNING instances during the deploy: ${timeline.join(' → ')}`);
+    check('rolling: old and new versions served side by side, never fewer than 2 RUNNING',
+      timeline.some((t) => t.includes('×1.0') && t.includes('×2.0')) && samples.every((s) => s.filter((vm) => vm.state === 'RUNNING').length >= FLEET_SIZE - 1),
+      `${timeline.length} distinct states sampled`);
     check('every instance replaced (rolling update)', ids.every((id) => !previousIds.includes(id)), `old ${previousIds.join(', ')} → new ${ids.join(', ')}`);
   }
   return ids;

@@ -168,15 +168,62 @@ export class LocalDeployment {
     return text ? JSON.parse(text) : {};
   }
 
+  /**
+   * Samples the emulator's MicroVMs (state and version) every `intervalMs` until `stop()`, which
+   * returns the samples: how a fleet update looks from outside while a deploy runs.
+   */
+  public sampleMicrovms(intervalMs = 100): { stop: () => Promise<MicrovmSample[]> } {
+    const samples: MicrovmSample[] = [];
+    let sampling = true;
+    const loop = (async () => {
+      while (sampling) {
+        const state = await this.emulatorState();
+        samples.push(state.microvms.map((vm) => ({ microvmId: vm.microvmId, state: vm.state, imageVersion: vm.imageVersion })));
+        await new Promise((r) => setTimeout(r, intervalMs));
+      }
+    })();
+    return {
+      stop: async () => {
+        sampling = false;
+        await loop;
+        return samples;
+      },
+    };
+  }
+
   /** Stops both servers (only the processes this deployment started). */
   public async stop(): Promise<void> {
     await Promise.allSettled([this.emulator.stop(), this.ministack.stop()]);
   }
 }
 
+/** One sample of the emulator's MicroVMs. */
+export type MicrovmSample = Array<{ microvmId: string; state: string; imageVersion: string }>;
+
+/**
+ * The RUNNING instances per version in each sample, with consecutive repeats dropped:
+ * e.g. `3×1.0`, `2×1.0 + 1×2.0`, ... `3×2.0`.
+ */
+export function runningTimeline(samples: MicrovmSample[]): string[] {
+  const out: string[] = [];
+  for (const s of samples) {
+    const counts = new Map<string, number>();
+    for (const vm of s) if (vm.state === 'RUNNING') counts.set(vm.imageVersion, (counts.get(vm.imageVersion) ?? 0) + 1);
+    const text = [...counts.entries()].sort().map(([v, n]) => `${n}×${v}`).join(' + ') || 'none';
+    if (out[out.length - 1] !== text) out.push(text);
+  }
+  return out;
+}
+
 /** The part of our emulator's state the demo and tests read. */
 export interface EmulatorState {
-  readonly images: Array<{ name: string; imageArn: string; state: string; latestActiveImageVersion?: string | null; versions: Array<{ imageVersion: string; state: string; status: string }> }>;
+  readonly images: Array<{
+    name: string;
+    imageArn: string;
+    state: string;
+    latestActiveImageVersion?: string | null;
+    versions: Array<{ imageVersion: string; state: string; status: string }>;
+  }>;
   readonly microvms: Array<{ microvmId: string; state: string; imageArn: string; imageVersion: string; endpoint: string; [k: string]: unknown }>;
   readonly connectors: Array<{ Name: string; NetworkConnectorArn?: string; State: string; [k: string]: unknown }>;
 }

@@ -106,6 +106,17 @@ export function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Whether `p` settled within `ms` (the timer is cleared either way, so nothing keeps Node alive). */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((r) => { timer = setTimeout(() => r(false), ms); });
+  try {
+    return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function tail(file: string, lines = 30): string {
   try {
     return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
@@ -156,9 +167,9 @@ function stopper(child: ChildProcess): () => Promise<void> {
     }
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     killGroup(child, 'SIGTERM');
-    const timedOut = await Promise.race([exited.then(() => false), sleep(5000).then(() => true)]);
+    const timedOut = !(await within(exited, 5000));
     killGroup(child, 'SIGKILL'); // the group's other members (ministack's Lambda workers)
-    if (timedOut) await Promise.race([exited, sleep(2000)]);
+    if (timedOut) await within(exited, 2000);
     running.delete(child);
   };
 }
