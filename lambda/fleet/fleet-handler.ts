@@ -90,6 +90,12 @@ interface Target {
  * - Delete terminates every inventoried instance, waits until they stop, and clears the inventory.
  */
 export class FleetHandler extends CustomResourceHandler<FleetProps> {
+  protected readonly steps: Record<string, CompleteStep<FleetProps>> = {
+    done: async () => ({ IsComplete: true }),
+    delete: this.deleteStep,
+    reconcile: this.reconcileOrCleanUp,
+  };
+
   private readonly clock: LauncherClock;
   private readonly runClient: LambdaMicrovmsClient;
   private readonly stepBudgetMs: number;
@@ -108,12 +114,6 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
     this.stepBudgetMs = options.stepBudgetMs ?? DEFAULT_STEP_BUDGET_MS;
     this.random = options.random ?? Math.random;
   }
-
-  protected readonly steps: Record<string, CompleteStep<FleetProps>> = {
-    done: async () => ({ IsComplete: true }),
-    delete: this.deleteStep,
-    reconcile: this.reconcileOrCleanUp,
-  };
 
   protected async onDelete(event: Event): Promise<OnEventResponse> {
     const fleetId = event.PhysicalResourceId!;
