@@ -6,9 +6,7 @@
 #   npx projen package:python && scripts/smoke-python.sh
 #
 # pip's download cache (~/.cache/pip) is used; the venv itself is recreated on every run.
-# When PyPI does not have the aws-cdk-lib version this library builds against (yet), its Python
-# bindings are generated from node_modules/aws-cdk-lib with jsii-pacmak once and kept in
-# .local/cdk-lib-wheels (slow the first time, reused afterwards).
+# aws-cdk-lib comes from PyPI, or from .local/cdk-lib-wheels (see scripts/cdk-lib-bindings.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -48,23 +46,15 @@ rm -rf "$venv"
 "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 
-# aws-cdk-lib from PyPI when it has the version, else from the local wheelhouse (built once).
+# aws-cdk-lib from PyPI, or from the wheelhouse when PyPI does not have the version (yet).
+scripts/cdk-lib-bindings.sh python
 find_links=()
-if ! "${pip[@]}" download -q --no-deps -d "$venv/probe" "aws-cdk-lib==$cdk_version" >/dev/null 2>&1; then
-  if ! compgen -G "$wheelhouse/aws_cdk_lib-$cdk_version-*.whl" >/dev/null; then
-    echo "smoke-python: PyPI has no aws-cdk-lib==$cdk_version; generating its bindings from node_modules (once)"
-    build=.local/cdk-lib-build/python
-    rm -rf "$build"
-    npx jsii-pacmak --target python --outdir "$build" node_modules/aws-cdk-lib
-    mkdir -p "$wheelhouse"
-    cp "$build"/python/aws_cdk_lib-"$cdk_version"-*.whl "$wheelhouse"/
-  fi
-  find_links=(--find-links "$wheelhouse")
-fi
-rm -rf "$venv/probe"
+if [ -d "$wheelhouse" ]; then find_links=(--find-links "$wheelhouse"); fi
 
 # The wheel with its declared dependencies (the venv is new: always the wheel just built).
-"${pip[@]}" install -q "${find_links[@]}" "$wheel" \
+# --no-compile: byte-compiling aws-cdk-lib's generated modules takes minutes, and the test runs
+# with PYTHONDONTWRITEBYTECODE anyway.
+"${pip[@]}" install -q --no-compile "${find_links[@]}" "$wheel" \
   "aws-cdk-lib==$cdk_version" "constructs==$constructs_version" -r test/python/requirements.txt
 "${pip[@]}" check
 
