@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LocalAws } from './aws';
 import {
-  LOCAL_ACCOUNT, LOCAL_REGION, LocalServer, Log, ROOT, bundle, ensureVenv, startLocalEmulator, startMinistack,
+  LOCAL_ACCOUNT, LOCAL_REGION, LocalServer, Log, ROOT, bundle, bundleIfStale, ensureVenv, startLocalEmulator, startMinistack,
 } from './servers';
 
 /** The context key that points our provider handlers at the emulator (src/private/wire.ts). */
@@ -23,8 +23,11 @@ export interface StartLocalOptions {
   readonly workDir: string;
   /** Progress lines (default: none). */
   readonly log?: Log;
-  /** Skip `node scripts/bundle.mjs` (the caller bundled already). */
-  readonly skipBundle?: boolean;
+  /**
+   * 'always' (default): run `node scripts/bundle.mjs`; 'if-stale': only when a bundle is missing
+   * or older than its sources (tests, which run next to tests that read lambda-dist/).
+   */
+  readonly bundle?: 'always' | 'if-stale';
 }
 
 export interface CdkResult {
@@ -52,7 +55,9 @@ export class LocalDeployment {
     const log = options.log ?? (() => undefined);
     fs.mkdirSync(options.workDir, { recursive: true });
     ensureVenv(log);
-    if (!options.skipBundle) {
+    if (options.bundle === 'if-stale') {
+      if (bundleIfStale()) log('bundled the provider handlers and the emulator (they were older than their sources)');
+    } else {
       log('bundling the provider handlers and the emulator (node scripts/bundle.mjs)');
       bundle();
     }
@@ -225,7 +230,7 @@ export interface EmulatorState {
     versions: Array<{ imageVersion: string; state: string; status: string }>;
   }>;
   readonly microvms: Array<{ microvmId: string; state: string; imageArn: string; imageVersion: string; endpoint: string; [k: string]: unknown }>;
-  readonly connectors: Array<{ Name: string; NetworkConnectorArn?: string; State: string; [k: string]: unknown }>;
+  readonly connectors: Array<{ Name: string; Arn: string; State: string; [k: string]: unknown }>;
 }
 
 /** Parses one CDK CLI resource event line: `Stack | 3/25 | 9:51:41 PM | STATUS | Type | path (id) reason`. */

@@ -90,6 +90,36 @@ export function bundle(): void {
   }
 }
 
+function newestMtime(dir: string, ext: string): number {
+  if (!fs.existsSync(dir)) return 0;
+  let newest = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.endsWith(ext)) {
+      newest = Math.max(newest, fs.statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
+    }
+  }
+  return newest;
+}
+
+/**
+ * Bundles only when a bundle is missing or older than the sources. `npm test` bundles before jest
+ * starts, and bundling deletes lambda-dist/ first: re-bundling from inside a test would pull the
+ * assets from under the construct tests running in parallel.
+ */
+export function bundleIfStale(): boolean {
+  const bundles = [
+    ...fs.existsSync(path.join(ROOT, 'lambda')) ? fs.readdirSync(path.join(ROOT, 'lambda'), { withFileTypes: true })
+      .filter((d) => d.isDirectory() && d.name !== 'shared' && fs.existsSync(path.join(ROOT, 'lambda', d.name, 'index.ts')))
+      .map((d) => path.join(ROOT, 'lambda-dist', d.name, 'index.js')) : [],
+    path.join(ROOT, 'emulator-dist', 'cli.js'),
+  ];
+  const oldestBundle = Math.min(...bundles.map((f) => (fs.existsSync(f) ? fs.statSync(f).mtimeMs : 0)));
+  const newestSource = Math.max(newestMtime(path.join(ROOT, 'lambda'), '.ts'), newestMtime(path.join(ROOT, 'emulator', 'src'), '.ts'));
+  if (oldestBundle > newestSource) return false;
+  bundle();
+  return true;
+}
+
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -73,7 +73,7 @@ beforeAll(async () => {
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-lambda-microvms-e2e-'));
   imageDir = path.join(workDir, 'image');
   fs.cpSync(path.join(ROOT, 'example', 'image'), imageDir, { recursive: true });
-  env = await LocalDeployment.start({ workDir });
+  env = await LocalDeployment.start({ workDir, bundle: 'if-stale' });
   mustSucceed('cdk bootstrap', await env.bootstrap());
   baseline = await env.aws.inventory();
 }, 5 * 60_000);
@@ -113,7 +113,7 @@ describe('local deploy of the example app (ministack + emulator)', () => {
     expect(state.connectors).toHaveLength(1);
     const connector = state.connectors[0] as any;
     expect(connector.State).toBe('ACTIVE');
-    expect(connector.NetworkConnectorArn).toBe(out.NetworkConnectorArn);
+    expect(connector.Arn).toBe(out.NetworkConnectorArn);
     const subnets: string[] = connector.Configuration.VpcEgressConfiguration.SubnetIds;
     expect(subnets).toHaveLength(2);
     const newSubnets = (await aws.inventory()).subnets.filter((s) => !baseline.subnets.includes(s));
