@@ -144,20 +144,29 @@ async function main(): Promise<number> {
   fs.cpSync(path.join(ROOT, 'example', 'image'), imageDir, { recursive: true });
 
   let env: LocalDeployment | undefined;
-  const stopServers = async () => {
-    if (env) {
+  let stopping: Promise<void> | undefined;
+  const stopServers = () => {
+    // One stop, however many times it is asked for (a signal can arrive during a normal stop).
+    stopping ??= (async () => {
       const e = env;
-      env = undefined;
+      if (!e) return;
       await e.stop();
       say(dim(`\nstopped ministack (pid ${e.ministack.pid}) and the emulator (pid ${e.emulator.pid})`));
-    }
+    })();
+    return stopping;
   };
+  // Ctrl-C reaches this process more than once (directly, and relayed by npm/tsx): every signal
+  // waits for the same stop, and none takes the default action (exit without stopping anything).
+  let signalled = false;
   const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = true;
     say(red(`\n${sig}: stopping the servers`));
     void stopServers().finally(() => process.exit(130));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
 
   let ok = false;
   try {

@@ -6,7 +6,7 @@
  *   const env = await LocalDeployment.start({ workDir });
  *   try { await env.bootstrap(); await env.cdk(['deploy', ...]); } finally { await env.stop(); }
  */
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LocalAws } from './aws';
@@ -75,6 +75,8 @@ export class LocalDeployment {
   }
 
   public readonly aws: LocalAws;
+  /** CDK CLI runs in flight: stopped with the servers. */
+  private readonly cdkRuns = new Set<ChildProcess>();
 
   private constructor(
     public readonly workDir: string,
@@ -128,6 +130,7 @@ export class LocalDeployment {
     const logStream = fs.createWriteStream(logFile);
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, full, { cwd: ROOT, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      this.cdkRuns.add(child);
       let output = '';
       let partial = '';
       const onData = (chunk: Buffer) => {
@@ -148,6 +151,7 @@ export class LocalDeployment {
         reject(e);
       });
       child.on('close', (code, signal) => {
+        this.cdkRuns.delete(child);
         clearTimeout(timer);
         if (partial) options.onLine?.(partial);
         logStream.end();
@@ -198,6 +202,7 @@ export class LocalDeployment {
 
   /** Stops both servers (only the processes this deployment started). */
   public async stop(): Promise<void> {
+    for (const child of this.cdkRuns) child.kill('SIGTERM');
     await Promise.allSettled([this.emulator.stop(), this.ministack.stop()]);
   }
 }
