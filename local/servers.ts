@@ -74,6 +74,16 @@ export function ensureVenv(log: Log = () => undefined): void {
   if (venvReady()) return;
   log(`creating ${path.relative(ROOT, VENV)}/ with ministack ${MINISTACK_VERSION} (pip install -r local/requirements.txt)`);
   const python = process.env.PYTHON ?? 'python3';
+  let version: string;
+  try {
+    version = execFileSync(python, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error(`local deploys need Python 3.10 or newer for ministack, and '${python}' did not run: install python3 (with venv), or set PYTHON`);
+  }
+  const [major, minor] = version.split('.').map(Number);
+  if (major < 3 || (major === 3 && minor < 10)) {
+    throw new Error(`ministack ${MINISTACK_VERSION} needs Python 3.10 or newer; '${python}' is ${version}: set PYTHON to a newer one`);
+  }
   if (!fs.existsSync(path.join(VENV, 'bin', 'python'))) {
     execFileSync(python, ['-m', 'venv', VENV], { stdio: ['ignore', 'ignore', 'inherit'] });
   }
