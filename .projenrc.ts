@@ -89,6 +89,12 @@ const bundle = project.addTask('bundle', {
 });
 project.preCompileTask.spawn(bundle);
 
+// The README's main command: the example app deployed to local emulators, changed, destroyed.
+project.addTask('demo', {
+  description: 'Deploy the example app to local emulators (ministack + our control plane), update it, destroy it',
+  exec: 'tsx local/demo.ts',
+});
+
 // ts-jest and esbuild do not type-check: this does, for everything outside src/ (jsii checks src/).
 const typecheck = project.addTask('typecheck', {
   description: 'Type-check lambda/, emulator/, test/, bench/, example/ and scripts/',

@@ -10,7 +10,11 @@ const handlers = readdirSync(join(root, 'lambda'), { withFileTypes: true })
   .filter((d) => d.isDirectory() && d.name !== 'shared' && existsSync(join(root, 'lambda', d.name, 'index.ts')))
   .map((d) => d.name);
 
-rmSync(join(root, 'lambda-dist'), { recursive: true, force: true });
+// Files are overwritten in place, never deleted first: tests that synthesize while another
+// process bundles must always find the assets. Only bundles of removed handlers go.
+for (const stale of existsSync(join(root, 'lambda-dist')) ? readdirSync(join(root, 'lambda-dist')) : []) {
+  if (!handlers.includes(stale)) rmSync(join(root, 'lambda-dist', stale), { recursive: true, force: true });
+}
 const common = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', minify: true, legalComments: 'none', logLevel: 'warning' };
 await Promise.all(handlers.map((name) => build({
   ...common,
@@ -20,7 +24,6 @@ await Promise.all(handlers.map((name) => build({
   external: [],
 })));
 if (existsSync(join(root, 'emulator', 'src', 'cli.ts'))) {
-  rmSync(join(root, 'emulator-dist'), { recursive: true, force: true });
   await build({
     ...common,
     minify: false,
