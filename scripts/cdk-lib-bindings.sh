@@ -26,7 +26,8 @@ generate() {
   local started=$SECONDS
   local extra=()
   # Test dependencies only: no javadoc (aws-cdk-lib's takes longer than compiling it).
-  if [ "$lang" = java ]; then extra=(--mvn-define maven.javadoc.skip=true); fi
+  # Maven's local repository (not pacmak's throwaway one) caches the plugins and dependencies.
+  if [ "$lang" = java ]; then extra=(--mvn-define maven.javadoc.skip=true --maven-local-repository "$repo"); fi
   npx jsii-pacmak --target "$lang" --outdir "$build/$lang" "${extra[@]}" "$@"
   echo "cdk-lib-bindings: generated in $((SECONDS - started)) s" >&2
 }
