@@ -34,7 +34,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     projectService: false,
   },
   tsconfigDev: {
-    include: ['lambda/**/*.ts', 'emulator/**/*.ts', 'bench/**/*.ts', 'example/**/*.ts', 'scripts/**/*.ts'],
+    include: ['.projenrc.ts', 'projenrc/**/*.ts', 'lambda/**/*.ts', 'emulator/**/*.ts', 'bench/**/*.ts', 'example/**/*.ts', 'local/**/*.ts', 'scripts/**/*.ts'],
     compilerOptions: {},
   },
   publishToPypi: {
