@@ -15,6 +15,7 @@ import sys
 import tempfile
 
 import aws_cdk as cdk
+import aws_cdk.aws_dynamodb as dynamodb
 import aws_cdk.aws_ec2 as ec2
 import aws_cdk.aws_iam as iam
 import pytest
@@ -253,6 +254,31 @@ def test_image_code_asset_is_staged(synth):
     ]
     assert len(dockerfiles) == 1
     assert dockerfiles[0]["source"]["packaging"] == "zip"
+
+
+def test_imports_and_their_grants():
+    """Each construct imported by name, ARN or attributes, with grants on the imports."""
+    stack = cdk.Stack(cdk.App(), "Imports", env=cdk.Environment(account=ACCOUNT, region=REGION))
+    consumer = iam.Role(stack, "Consumer", assumed_by=iam.AccountRootPrincipal())
+    image = microvms.MicroVmImage.from_image_name(stack, "Image", "batch")
+    version = microvms.MicroVmImageVersion.from_version_attributes(stack, "Version", image=image, image_version="7.0")
+    connector = microvms.NetworkConnector.from_network_connector_arn(
+        stack, "Connector", f"arn:aws:lambda:{REGION}:{ACCOUNT}:network-connector:nc-0123abcd")
+    fleet = microvms.MicroVmFleet.from_fleet_attributes(
+        stack, "Fleet", fleet_id="batch-fleet", image=image,
+        inventory_table=dynamodb.Table.from_table_name(stack, "Inventory", "batch-inventory"))
+    assert version.image_version == "7.0"
+    assert connector.network_connector_id == "nc-0123abcd"
+    version.grant_run(consumer)
+    connector.grant_pass(consumer)
+    fleet.grant_read(consumer)
+
+    statements = _policy_statements_of_role(Template.from_stack(stack), "Consumer")
+    def resources_of(action):
+        return json.dumps([s["Resource"] for s in statements if action in _as_list(s["Action"])])
+    assert f":lambda:{REGION}:{ACCOUNT}:microvm-image:batch" in resources_of("lambda:RunMicrovm")
+    assert f"arn:aws:lambda:{REGION}:{ACCOUNT}:network-connector:nc-0123abcd" in resources_of("lambda:PassNetworkConnector")
+    assert ":table/batch-inventory" in resources_of("dynamodb:Query")
 
 
 def test_validation_errors_reach_python():

@@ -7,14 +7,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.cdklambdamicrovms.FleetUpdatePolicy;
 import io.github.cdklambdamicrovms.HookOptions;
+import io.github.cdklambdamicrovms.IMicroVmFleet;
+import io.github.cdklambdamicrovms.IMicroVmImage;
+import io.github.cdklambdamicrovms.IMicroVmImageVersion;
+import io.github.cdklambdamicrovms.INetworkConnector;
 import io.github.cdklambdamicrovms.ManagedNetworkConnector;
 import io.github.cdklambdamicrovms.MicroVmArchitecture;
 import io.github.cdklambdamicrovms.MicroVmCode;
 import io.github.cdklambdamicrovms.MicroVmFleet;
+import io.github.cdklambdamicrovms.MicroVmFleetAttributes;
 import io.github.cdklambdamicrovms.MicroVmHooks;
 import io.github.cdklambdamicrovms.MicroVmIdlePolicy;
 import io.github.cdklambdamicrovms.MicroVmImage;
 import io.github.cdklambdamicrovms.MicroVmImageVersion;
+import io.github.cdklambdamicrovms.MicroVmImageVersionAttributes;
 import io.github.cdklambdamicrovms.MicroVmImageVersionStatus;
 import io.github.cdklambdamicrovms.NetworkConnector;
 import io.github.cdklambdamicrovms.RollingUpdateOptions;
@@ -46,6 +52,7 @@ import software.amazon.awscdk.Tags;
 import software.amazon.awscdk.assertions.Match;
 import software.amazon.awscdk.assertions.Template;
 import software.amazon.awscdk.cxapi.CloudAssembly;
+import software.amazon.awscdk.services.dynamodb.Table;
 import software.amazon.awscdk.services.ec2.Port;
 import software.amazon.awscdk.services.ec2.SubnetSelection;
 import software.amazon.awscdk.services.ec2.SubnetType;
@@ -268,6 +275,44 @@ class SmokeTest {
       long withDockerfile = dirs.filter(d -> Files.isRegularFile(d.resolve("Dockerfile"))).count();
       assertEquals(1, withDockerfile);
     }
+  }
+
+  /** Each construct imported by name, ARN or attributes, with grants on the imports. */
+  @Test
+  void importsAndTheirGrants() {
+    Stack stack = new Stack(new App(), "Imports", StackProps.builder()
+        .env(Environment.builder().account("111111111111").region("us-east-1").build())
+        .build());
+    Role consumer = Role.Builder.create(stack, "Consumer").assumedBy(new AccountRootPrincipal()).build();
+    IMicroVmImage image = MicroVmImage.fromImageName(stack, "Image", "batch");
+    IMicroVmImageVersion version = MicroVmImageVersion.fromVersionAttributes(stack, "Version",
+        MicroVmImageVersionAttributes.builder().image(image).imageVersion("7.0").build());
+    INetworkConnector connector = NetworkConnector.fromNetworkConnectorArn(stack, "Connector",
+        "arn:aws:lambda:us-east-1:111111111111:network-connector:nc-0123abcd");
+    IMicroVmFleet fleet = MicroVmFleet.fromFleetAttributes(stack, "Fleet", MicroVmFleetAttributes.builder()
+        .fleetId("batch-fleet")
+        .image(image)
+        .inventoryTable(Table.fromTableName(stack, "Inventory", "batch-inventory"))
+        .build());
+    assertEquals("7.0", version.getImageVersion());
+    assertEquals("nc-0123abcd", connector.getNetworkConnectorId());
+    version.grantRun(consumer);
+    connector.grantPass(consumer);
+    fleet.grantRead(consumer);
+
+    Template imports = Template.fromStack(stack);
+    Object imageArn = Map.of("Fn::Join", List.of("",
+        List.of("arn:", Map.of("Ref", "AWS::Partition"), ":lambda:us-east-1:111111111111:microvm-image:batch")));
+    Object runStatement = Match.objectLike(Map.of(
+        "Action", "lambda:RunMicrovm",
+        "Resource", Match.arrayWith(List.of(imageArn))));
+    Object passStatement = Match.objectLike(Map.of(
+        "Action", "lambda:PassNetworkConnector",
+        "Resource", Match.arrayWith(List.of("arn:aws:lambda:us-east-1:111111111111:network-connector:nc-0123abcd"))));
+    imports.hasResourceProperties("AWS::IAM::Policy", Map.of(
+        "PolicyDocument", Map.of("Statement", Match.arrayWith(List.of(runStatement, passStatement)))));
+    String policies = String.valueOf(imports.findResources("AWS::IAM::Policy"));
+    assertTrue(policies.contains(":table/batch-inventory"), policies);
   }
 
   @Test
