@@ -80,7 +80,19 @@ const project = new awscdk.AwsCdkConstructLibrary({
 // The handlers (and the emulator's command) are bundled with esbuild, SDK included, into
 // lambda-dist/ and emulator-dist/: git-ignored, shipped in the npm package.
 project.npmignore?.include('/lambda-dist/', '/emulator-dist/');
-project.npmignore?.exclude('/emulator/', '/bench/', '/example/', '/scripts/', '/.ci/', '/docs/', '/test/', '/.venv/', '/.local/');
+project.npmignore?.exclude('/emulator/', '/lambda/', '/local/', '/rosetta/', '/bench/', '/example/', '/scripts/', '/.ci/', '/docs/', '/test/', '/.venv/', '/.local/');
+
+// README and doc examples must compile (jsii-rosetta strict); API.md shows them in TypeScript,
+// Python and Java (scripts/rosetta.mjs runs the extract, then jsii-docgen per language).
+project.package.addField('jsiiRosetta', {
+  strict: true,
+  exampleDependencies: { '@types/node': '^20' },
+});
+project.tasks.tryFind('docgen')?.reset('node scripts/rosetta.mjs');
+project.gitignore.exclude('/.jsii.tabl.json');
+// jsii-pacmak builds Java against a throwaway Maven repository by default: use Maven's own, the
+// cache (and where scripts/cdk-lib-bindings.sh installs aws-cdk-lib when Maven Central lags).
+project.tasks.tryFind('package:java')?.reset('jsii-pacmak -v --target java --maven-local-repository "${MAVEN_LOCAL_REPOSITORY:-$HOME/.m2/repository}"');
 project.addBins({ 'microvms-emulator': 'emulator-dist/cli.js' });
 
 const bundle = project.addTask('bundle', {
