@@ -72,70 +72,75 @@ async function withEmulator<T>(speed: number, fn: (ctx: BenchContext) => Promise
   }
 }
 
+interface Launched {
+  readonly launcher: string;
+  readonly size: number;
+  readonly speed: number;
+  /** The MicroVMs the launcher got ids for. */
+  readonly ids: string[];
+  readonly t0: number;
+  readonly launchSeconds: number;
+  /** The operation the launcher polls readiness with. */
+  readonly readinessOp: string;
+}
+
+/** Polls `allRunning` once per emulator second (at most 600 times), then reads the call counts. */
+async function measure(ctx: BenchContext, l: Launched, allRunning: () => Promise<boolean>): Promise<Row> {
+  let allRunningSeconds: number | undefined;
+  for (let i = 0; i < 600 && l.ids.length; i++) {
+    if (await allRunning()) {
+      allRunningSeconds = (ctx.clock.now() - l.t0) / 1000;
+      break;
+    }
+    await ctx.clock.sleep(1000);
+  }
+  const s = ctx.stats();
+  return {
+    launcher: l.launcher,
+    size: l.size,
+    speed: l.speed,
+    launched: l.ids.length,
+    failed: l.size - l.ids.length,
+    duplicates: ctx.vmCount() - l.ids.length,
+    runCalls: s.RunMicrovm ?? 0,
+    readinessCalls: s[l.readinessOp] ?? 0,
+    launchSeconds: l.launchSeconds,
+    allRunningSeconds,
+  };
+}
+
 /** The handler's Launcher, then ListMicrovms pages once per emulator second until every instance is RUNNING. */
 async function fleetLauncher(size: number, speed: number): Promise<Row> {
-  return withEmulator(speed, async ({ client, url, clock, imageArn, stats, vmCount }) => {
+  return withEmulator(speed, async (ctx) => {
+    const { client, url, clock, imageArn } = ctx;
     const runClient = new LambdaMicrovmsClient({ endpoint: url, region: 'us-east-1', credentials: CREDS, maxAttempts: 1 });
     const launcher = new Launcher(runClient, { rate: RATE_LIMIT, clock });
     const t0 = clock.now();
     const results = await launcher.launch(Array.from({ length: size }, (_, i) => ({ clientToken: `bench-fleet-slot-${i}`, input: { imageIdentifier: imageArn, imageVersion: '1.0' } })));
     const launchSeconds = (clock.now() - t0) / 1000;
-    const ids = new Set(results.filter((r) => r.microvmId).map((r) => r.microvmId!));
-    let allRunningSeconds: number | undefined;
-    for (let i = 0; i < 600 && ids.size; i++) {
+    const ids = [...new Set(results.filter((r) => r.microvmId).map((r) => r.microvmId!))];
+    const allRunning = async () => {
       const { vms } = await observe(client, [{ imageArn, imageVersion: '1.0' }]);
-      if ([...ids].every((id) => vms.get(id)?.state === 'RUNNING')) {
-        allRunningSeconds = (clock.now() - t0) / 1000;
-        break;
-      }
-      await clock.sleep(1000);
-    }
-    const s = stats();
-    return {
-      launcher: 'fleet (paced, tokens)',
-      size,
-      speed,
-      launched: ids.size,
-      failed: size - ids.size,
-      duplicates: vmCount() - ids.size,
-      runCalls: s.RunMicrovm ?? 0,
-      readinessCalls: s.ListMicrovms ?? 0,
-      launchSeconds,
-      allRunningSeconds,
+      return ids.every((id) => vms.get(id)?.state === 'RUNNING');
     };
+    return measure(ctx, { launcher: 'fleet (paced, tokens)', size, speed, ids, t0, launchSeconds, readinessOp: 'ListMicrovms' }, allRunning);
   });
 }
 
 /** Every RunMicrovm at once with the SDK's default retries, then GetMicrovm per instance per emulator second. */
 async function naiveLauncher(size: number, speed: number): Promise<Row> {
-  return withEmulator(speed, async ({ url, clock, imageArn, stats, vmCount }) => {
+  return withEmulator(speed, async (ctx) => {
+    const { url, clock, imageArn } = ctx;
     const naive = new LambdaMicrovmsClient({ endpoint: url, region: 'us-east-1', credentials: CREDS }); // standard retry, 3 attempts
     const t0 = clock.now();
     const settled = await Promise.allSettled(Array.from({ length: size }, () => naive.send(new RunMicrovmCommand({ imageIdentifier: imageArn, imageVersion: '1.0' }))));
     const launchSeconds = (clock.now() - t0) / 1000;
     const ids = settled.flatMap((r) => (r.status === 'fulfilled' && r.value.microvmId ? [r.value.microvmId] : []));
-    let allRunningSeconds: number | undefined;
-    for (let i = 0; i < 600 && ids.length; i++) {
+    const allRunning = async () => {
       const states = await Promise.allSettled(ids.map((id) => naive.send(new GetMicrovmCommand({ microvmIdentifier: id }))));
-      if (states.every((r) => r.status === 'fulfilled' && r.value.state === 'RUNNING')) {
-        allRunningSeconds = (clock.now() - t0) / 1000;
-        break;
-      }
-      await clock.sleep(1000);
-    }
-    const s = stats();
-    return {
-      launcher: 'naive (parallel, retries)',
-      size,
-      speed,
-      launched: ids.length,
-      failed: size - ids.length,
-      duplicates: vmCount() - ids.length,
-      runCalls: s.RunMicrovm ?? 0,
-      readinessCalls: s.GetMicrovm ?? 0,
-      launchSeconds,
-      allRunningSeconds,
+      return states.every((r) => r.status === 'fulfilled' && r.value.state === 'RUNNING');
     };
+    return measure(ctx, { launcher: 'naive (parallel, retries)', size, speed, ids, t0, launchSeconds, readinessOp: 'GetMicrovm' }, allRunning);
   });
 }
 

@@ -20,16 +20,8 @@ import {
 } from './launcher';
 import { FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps } from '../../src/private/wire';
 import { errorMessage, errorName, isConflict, isNotFound } from '../shared/errors';
-import {
-  IsCompleteRequest,
-  IsCompleteResponse,
-  OnEventRequest,
-  OnEventResponse,
-  Progress,
-  ProvisioningError,
-  CompleteStep,
-  CustomResourceHandler,
-} from '../shared/framework';
+import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
+import type { CompleteStep, IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Progress } from '../shared/framework';
 import { log } from '../shared/log';
 import { toBool, toInt } from '../shared/props';
 import { clientToken } from '../shared/tokens';

@@ -14,17 +14,8 @@ import {
 import { pinTagKey, pinTagValue } from './pins';
 import { ImageVersionAttr, ImageVersionProps } from '../../src/private/wire';
 import { errorMessage, isConflict, isNotFound } from '../shared/errors';
-import {
-  IsCompleteRequest,
-  IsCompleteResponse,
-  OnEventRequest,
-  OnEventResponse,
-  Progress,
-  ProvisioningError,
-  CompleteStep,
-  CustomResourceHandler,
-  HandlerOptions,
-} from '../shared/framework';
+import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
+import type { CompleteStep, HandlerOptions, IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Progress } from '../shared/framework';
 import { log } from '../shared/log';
 
 type Event = OnEventRequest<ImageVersionProps>;

@@ -16,17 +16,8 @@ import { imageConfig, sameConfig } from './image-config';
 import { ImageAttr, ImageProps, ImageVersionRetentionWire } from '../../src/private/wire';
 import { pruneImageVersions } from '../image-version/prune';
 import { errorMessage, errorName, isConflict, isNotFound } from '../shared/errors';
-import {
-  IsCompleteRequest,
-  IsCompleteResponse,
-  OnEventRequest,
-  OnEventResponse,
-  Progress,
-  ProvisioningError,
-  CompleteStep,
-  CustomResourceHandler,
-  HandlerOptions,
-} from '../shared/framework';
+import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
+import type { CompleteStep, HandlerOptions, IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Progress } from '../shared/framework';
 import { log } from '../shared/log';
 import { canonical, diffTags, toBool, toInt } from '../shared/props';
 import { clientToken } from '../shared/tokens';

@@ -1,16 +1,7 @@
 import { NetworkConnectorAttr, NetworkConnectorProps } from '../../src/private/wire';
 import { errorMessage, errorName, isConflict, isNotFound } from '../shared/errors';
-import {
-  IsCompleteRequest,
-  IsCompleteResponse,
-  OnEventRequest,
-  OnEventResponse,
-  Progress,
-  ProvisioningError,
-  CompleteStep,
-  CustomResourceHandler,
-  HandlerOptions,
-} from '../shared/framework';
+import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
+import type { CompleteStep, HandlerOptions, IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Progress } from '../shared/framework';
 import type { LambdaCoreClient, NetworkConnector, NetworkConnectorConfiguration } from '../shared/lambda-core-client';
 import { log } from '../shared/log';
 import { canonical, diffTags, toInt } from '../shared/props';
