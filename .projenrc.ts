@@ -92,7 +92,7 @@ project.tasks.tryFind('docgen')?.reset('node scripts/rosetta.mjs');
 project.gitignore.exclude('/.jsii.tabl.json');
 // jsii-pacmak builds Java against a throwaway Maven repository by default: use Maven's own, the
 // cache (and where scripts/cdk-lib-bindings.sh installs aws-cdk-lib when Maven Central lags).
-project.tasks.tryFind('package:java')?.reset('jsii-pacmak -v --target java --maven-local-repository "${MAVEN_LOCAL_REPOSITORY:-$HOME/.m2/repository}"');
+project.tasks.tryFind('package:java')?.reset('bash scripts/package-java.sh');
 project.addBins({ 'microvms-emulator': 'emulator-dist/cli.js' });
 
 const bundle = project.addTask('bundle', {
