@@ -2,7 +2,8 @@
 // esbuild. The AWS SDK clients are bundled on purpose: Lambda's built-in SDK predates the
 // MicroVMs service, and ministack only stubs the clients it knows.
 import { build } from 'esbuild';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -24,6 +25,8 @@ await Promise.all(handlers.map((name) => build({
   external: [],
 })));
 if (existsSync(join(root, 'emulator', 'src', 'cli.ts'))) {
+  // The emulator ships for users' own tests: the `microvms-emulator` command, and the in-process
+  // API (`require('cdk-lambda-microvms/emulator-dist')`) with its type declarations.
   await build({
     ...common,
     minify: false,
@@ -31,5 +34,18 @@ if (existsSync(join(root, 'emulator', 'src', 'cli.ts'))) {
     outfile: join(root, 'emulator-dist', 'cli.js'),
     banner: { js: '#!/usr/bin/env node' },
   });
+  await build({
+    ...common,
+    minify: false,
+    entryPoints: [join(root, 'emulator', 'src', 'index.ts')],
+    outfile: join(root, 'emulator-dist', 'index.js'),
+  });
+  const tsc = spawnSync(join(root, 'node_modules', '.bin', 'tsc'), [
+    join(root, 'emulator', 'src', 'index.ts'), '--ignoreConfig', '--declaration', '--emitDeclarationOnly', '--skipLibCheck', '--types', 'node',
+    '--rootDir', join(root, 'emulator'), '--outDir', join(root, 'emulator-dist', 'types'),
+    '--resolveJsonModule', '--esModuleInterop', '--strict', '--target', 'ES2022', '--module', 'node16', '--moduleResolution', 'node16',
+  ], { stdio: 'inherit' });
+  if (tsc.status !== 0) throw new Error('the emulator\'s type declarations did not build');
+  writeFileSync(join(root, 'emulator-dist', 'index.d.ts'), "export * from './types/src/index';\n");
 }
 console.log(`bundled ${handlers.length} handler(s): ${handlers.join(', ') || '(none)'}`);

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RealClock, startEmulator } from '../emulator/src';
+import type { RunningEmulator } from '../emulator-dist';
 import { LifecycleDriver } from './support/lifecycle-driver';
 import { ResourceType } from '../src/private/wire';
 
@@ -14,6 +15,21 @@ describe('bundled handlers', () => {
     // Only the optional SigV4a CRT signer stays external (the SDK loads it in a try/catch).
     const external = [...code.matchAll(/require\("(@(?:aws-sdk|smithy|aws-crypto)\/[^"]+)"\)/g)].map((m) => m[1]);
     expect(new Set(external)).toEqual(new Set(external.length ? ['@aws-sdk/signature-v4-crt'] : []));
+  });
+
+  test('the emulator ships as a command and as an in-process API with type declarations', async () => {
+    const root = path.join(__dirname, '..', 'emulator-dist');
+    expect(fs.readFileSync(path.join(root, 'cli.js'), 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
+    expect(fs.readFileSync(path.join(root, 'types', 'src', 'index.d.ts'), 'utf8')).toMatch(/export declare function startEmulator/);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the shipped bundle, as users load it
+    const shipped: typeof import('../emulator-dist') = require(root);
+    const emu: RunningEmulator = await shipped.startEmulator({ clock: new shipped.ManualClock() });
+    try {
+      const health = await fetch(`${emu.url}/_emulator/health`);
+      expect(health.status).toBe(200);
+    } finally {
+      await emu.close();
+    }
   });
 
   test('the image bundle runs a create and a delete against the emulator through AWS_ENDPOINT_URL_LAMBDA_MICROVMS', async () => {
