@@ -1,25 +1,12 @@
 import { GetMicrovmImageCommand, ListMicrovmImageVersionsCommand, ListTagsCommand, RunMicrovmCommand, GetMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
 import { handlerEnv, HandlerEnv } from './support/handler-env';
+import { imageProps, TEST_ACCOUNT } from './support/image-props';
 import { LifecycleDriver } from './support/lifecycle-driver';
 import { ImageHandler } from '../lambda/image/image-handler';
 import { ImageProps, ResourceType } from '../src/private/wire';
 
-const ACCOUNT = '123456789012';
-const BUILD_ROLE = `arn:aws:iam::${ACCOUNT}:role/build`;
-
-function props(name: string, extra: Partial<ImageProps> = {}): ImageProps {
-  return {
-    Name: name,
-    CodeUri: 's3://assets/code-v1.zip',
-    BaseImageArn: 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1',
-    BuildRoleArn: BUILD_ROLE,
-    Logging: { LogGroup: '/mvm/builds' },
-    MemoryMiB: '2048',
-    Architecture: 'ARM_64',
-    BuildTimeoutSeconds: '1800',
-    ...extra,
-  };
-}
+const ACCOUNT = TEST_ACCOUNT;
+const props = imageProps;
 
 describe('image handler against the emulator', () => {
   let env: HandlerEnv;

@@ -8,30 +8,16 @@ import {
   UpdateMicrovmImageCommand,
 } from '@aws-sdk/client-lambda-microvms';
 import { handlerEnv, HandlerEnv } from './support/handler-env';
+import { imageProps, ImageWire, TEST_ACCOUNT } from './support/image-props';
 import { LifecycleDriver } from './support/lifecycle-driver';
 import { ImageHandler } from '../lambda/image/image-handler';
 import { ImageVersionHandler } from '../lambda/image-version/image-version-handler';
 import { pinnedVersions } from '../lambda/image-version/pins';
 import { compareVersions, pruneImageVersions } from '../lambda/image-version/prune';
-import { ImageProps, ImageVersionProps, ImageVersionRetentionWire, PIN_TAG_PREFIX, ResourceType } from '../src/private/wire';
+import { ImageVersionProps, PIN_TAG_PREFIX, ResourceType } from '../src/private/wire';
 
-const ACCOUNT = '123456789012';
+const ACCOUNT = TEST_ACCOUNT;
 const STACK_ID = `arn:aws:cloudformation:us-east-1:${ACCOUNT}:stack/VersionsStack/7b3c2a10-0000-4000-8000-000000000001`;
-type ImageWire = ImageProps & ImageVersionRetentionWire;
-
-function imageProps(name: string, extra: Partial<ImageWire> = {}): ImageWire {
-  return {
-    Name: name,
-    CodeUri: 's3://assets/code-v1.zip',
-    BaseImageArn: 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1',
-    BuildRoleArn: `arn:aws:iam::${ACCOUNT}:role/build`,
-    Logging: { LogGroup: '/mvm/builds' },
-    MemoryMiB: '2048',
-    Architecture: 'ARM_64',
-    BuildTimeoutSeconds: '1800',
-    ...extra,
-  };
-}
 
 describe('image version handler against the emulator', () => {
   let env: HandlerEnv;
