@@ -1,4 +1,3 @@
-/* eslint-disable @stylistic/max-len */
 /**
  * Conformance runner: replays the recorded AWS scenarios (emulator/conformance/aws-recorded/cases) against a
  * running emulator over raw HTTP and compares every response with its recorded fixture after the documented
@@ -74,7 +73,13 @@ interface Step {
   body?: unknown;
   query?: Record<string, string | string[]>;
   headers?: Record<string, string>;
-  expect?: { status?: number; errorType?: string; errorTypeOneOf?: string[]; bodyMatch?: Record<string, unknown>; itemShape?: { path: string; required: string[]; exact?: boolean; minItems?: number } };
+  expect?: {
+    status?: number;
+    errorType?: string;
+    errorTypeOneOf?: string[];
+    bodyMatch?: Record<string, unknown>;
+    itemShape?: { path: string; required: string[]; exact?: boolean; minItems?: number };
+  };
   until?: { path: string; equals: unknown; timeoutSec: number; intervalSec: number };
   capture?: Record<string, string>;
   optional?: boolean;
@@ -289,7 +294,15 @@ async function runStep(opts: Required<Pick<ConformanceOptions, 'url'>> & Conform
     if (v === undefined || v === null) problems.push(`capture ${name} <- ${p}: not in the response`);
     else vars[name] = String(v);
   }
-  return { caseId: c.id, step: step.name, operation: step.operation, status: res.status, errorType: res.errorType, ok: problems.length === 0, problems };
+  return {
+    caseId: c.id,
+    step: step.name,
+    operation: step.operation,
+    status: res.status,
+    errorType: res.errorType,
+    ok: problems.length === 0,
+    problems,
+  };
 }
 
 /** Runs every recorded scenario (or `opts.cases`) and returns per-step results. */

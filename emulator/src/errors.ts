@@ -1,4 +1,3 @@
-/* eslint-disable @stylistic/max-len */
 /**
  * Error responses in the shapes AWS uses on the wire (restJson1): HTTP status from the error shape,
  * `x-amzn-errortype` header and `__type` in the body.
@@ -31,7 +30,10 @@ export const mvErr = {
     new ApiError(404, 'ResourceNotFoundException', { message, resourceId, resourceType }),
   conflict: (message: string, resourceId: string | null = null, resourceType: string | null = null) =>
     new ApiError(409, 'ConflictException', { message, resourceId, resourceType }),
-  quota: (message: string, extra: { resourceId?: string | null; resourceType?: string | null; serviceCode?: string | null; quotaCode?: string | null } = {}) =>
+  quota: (
+    message: string,
+    extra: { resourceId?: string | null; resourceType?: string | null; serviceCode?: string | null; quotaCode?: string | null } = {},
+  ) =>
     new ApiError(402, 'ServiceQuotaExceededException', { message, ...nullRes, serviceCode: null, quotaCode: null, ...extra }),
   throttling: (retryAfterSeconds: number, message = 'Rate exceeded') =>
     new ApiError(429, 'ThrottlingException', { message, serviceCode: null, quotaCode: null }, { 'Retry-After': String(retryAfterSeconds) }),

@@ -1,4 +1,3 @@
-/* eslint-disable @stylistic/max-len */
 /**
  * Loads the two botocore service models (copied to emulator/models/) and drives routing, request
  * parsing and generic validation from them: required members, string lengths, patterns, integer
@@ -40,7 +39,13 @@ export interface MemberRef {
 }
 interface ServiceModel {
   metadata: Record<string, unknown>;
-  operations: Record<string, { name: string; http: { method: string; requestUri: string; responseCode?: number }; input?: { shape: string }; output?: { shape: string }; errors?: { shape: string }[] }>;
+  operations: Record<string, {
+    name: string;
+    http: { method: string; requestUri: string; responseCode?: number };
+    input?: { shape: string };
+    output?: { shape: string };
+    errors?: { shape: string }[];
+  }>;
   shapes: Record<string, Shape>;
 }
 
@@ -137,7 +142,13 @@ export function formatValidation(messages: string[]): string {
  * Assembles the operation input from URI labels, query string, headers and JSON body following the
  * member locations of the input shape. Query values are converted to the member type.
  */
-export function buildInput(op: OperationDef, labels: Record<string, string>, query: URLSearchParams, headers: Record<string, string | string[] | undefined>, body: unknown): { input: Record<string, unknown>; typeErrors: string[] } {
+export function buildInput(
+  op: OperationDef,
+  labels: Record<string, string>,
+  query: URLSearchParams,
+  headers: Record<string, string | string[] | undefined>,
+  body: unknown,
+): { input: Record<string, unknown>; typeErrors: string[] } {
   const input: Record<string, unknown> = {};
   const typeErrors: string[] = [];
   if (!op.inputShape) return { input, typeErrors };
@@ -216,7 +227,14 @@ function fullMatch(pattern: string, value: string): boolean {
 }
 
 /** Validates `value` against `shapeName`; returns AWS-style constraint messages (empty when valid). */
-export function validateShape(service: ServiceName, shapes: Record<string, Shape>, shapeName: string, value: unknown, path: string, sensitive = false): string[] {
+export function validateShape(
+  service: ServiceName,
+  shapes: Record<string, Shape>,
+  shapeName: string,
+  value: unknown,
+  path: string,
+  sensitive = false,
+): string[] {
   const shape = shapes[shapeName];
   const errs: string[] = [];
   if (value === undefined || value === null) return errs;
@@ -303,7 +321,15 @@ export function validateShape(service: ServiceName, shapes: Record<string, Shape
   return errs;
 }
 
-function validateStructureMembers(service: ServiceName, shapes: Record<string, Shape>, shape: Shape, obj: Record<string, unknown>, prefix: string, sensitive: boolean, skip: Set<string> = new Set()): string[] {
+function validateStructureMembers(
+  service: ServiceName,
+  shapes: Record<string, Shape>,
+  shape: Shape,
+  obj: Record<string, unknown>,
+  prefix: string,
+  sensitive: boolean,
+  skip: Set<string> = new Set(),
+): string[] {
   const errs: string[] = [];
   const names = javaHashOrder(Object.keys(shape.members ?? {}));
   const required = new Set(shape.required ?? []);

@@ -1,4 +1,3 @@
-/* eslint-disable @stylistic/max-len */
 /**
  * The emulated control plane: images, versions, builds, MicroVMs, network connectors, tags, idempotency,
  * quotas and injected faults. All state transitions are lazy (see timeline.ts): mutations write the planned
@@ -264,7 +263,13 @@ function yymmddhh(ms: number): string {
   return `${p(d.getUTCFullYear() % 100)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}`;
 }
 
-export function paginate<T>(items: T[], maxResults: number | undefined, token: string | undefined, defaultMax: number, err: (m: string) => ApiError): { page: T[]; next: string | null } {
+export function paginate<T>(
+  items: T[],
+  maxResults: number | undefined,
+  token: string | undefined,
+  defaultMax: number,
+  err: (m: string) => ApiError,
+): { page: T[]; next: string | null } {
   let offset = 0;
   if (token !== undefined && token !== '') {
     try {
@@ -387,7 +392,9 @@ export class MicrovmsService {
     return { code: f.reasonCode, message: f.message ?? BUILD_FAILURE_MESSAGES[f.reasonCode] ?? 'The build failed.' };
   }
   private takeConnectorFailure(operation: 'create' | 'update', names: string[]): { code: string; reason: string } | undefined {
-    const i = this.faults.connectorFailures.findIndex((f) => f.operation === operation && f.remaining > 0 && (f.name === undefined || names.includes(f.name)));
+    const i = this.faults.connectorFailures.findIndex(
+      (f) => f.operation === operation && f.remaining > 0 && (f.name === undefined || names.includes(f.name)),
+    );
     if (i < 0) return undefined;
     const f = this.faults.connectorFailures[i];
     f.remaining--;
@@ -983,7 +990,13 @@ export class MicrovmsService {
       memoryMiB,
       startedAt: t,
       executionRoleArn: orNull(input.executionRoleArn),
-      idlePolicy: input.idlePolicy ? { autoResumeEnabled: input.idlePolicy.autoResumeEnabled, maxIdleDurationSeconds: input.idlePolicy.maxIdleDurationSeconds, suspendedDurationSeconds: input.idlePolicy.suspendedDurationSeconds } : null,
+      idlePolicy: input.idlePolicy
+        ? {
+          autoResumeEnabled: input.idlePolicy.autoResumeEnabled,
+          maxIdleDurationSeconds: input.idlePolicy.maxIdleDurationSeconds,
+          suspendedDurationSeconds: input.idlePolicy.suspendedDurationSeconds,
+        }
+        : null,
       logging: orNull(clone(input.logging)),
       runHookPayload: orNull(input.runHookPayload),
       maximumDurationInSeconds: input.maximumDurationInSeconds ?? MAX_DURATION_SECONDS,
@@ -1014,7 +1027,13 @@ export class MicrovmsService {
     const { page, next } = paginate(vms, input.maxResults, input.nextToken, 50, mvErr.validation);
     return {
       body: {
-        items: page.map((vm) => ({ imageArn: vm.imageArn, imageVersion: vm.imageVersion, microvmId: vm.id, startedAt: sec(vm.startedAt), state: this.vmState(vm, t) })),
+        items: page.map((vm) => ({
+          imageArn: vm.imageArn,
+          imageVersion: vm.imageVersion,
+          microvmId: vm.id,
+          startedAt: sec(vm.startedAt),
+          state: this.vmState(vm, t),
+        })),
         nextToken: next,
       },
     };
@@ -1402,7 +1421,10 @@ export class MicrovmsService {
       account: this.account,
       images: [...this.images.values()].map((img) => ({
         ...this.imageView(img, t),
-        versions: this.liveVersions(img).map((v) => ({ ...this.versionView(img, v, t), builds: v.builds.map((b) => this.buildView(img, v, b, t, true)) })),
+        versions: this.liveVersions(img).map((v) => ({
+          ...this.versionView(img, v, t),
+          builds: v.builds.map((b) => this.buildView(img, v, b, t, true)),
+        })),
       })),
       microvms: [...this.microvms.values()].map((vm) => ({ ...this.microvmView(vm, t), memoryMiB: vm.memoryMiB })),
       connectors: [...this.connectors.values()].map((c) => ({ ...this.connectorView(c, t), Tags: { ...c.tags } })),

@@ -1,4 +1,3 @@
-/* eslint-disable @stylistic/max-len */
 import { CreateMicrovmImageCommand, ListTagsCommand, RunMicrovmCommand, TagResourceCommand, UntagResourceCommand } from '@aws-sdk/client-lambda-microvms';
 import { admin, Env, errorOf, imageInput, OPERATOR_ROLE, setup, signedFetch } from './helpers';
 

@@ -1,4 +1,3 @@
-/* eslint-disable @stylistic/max-len */
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
 import { HttpRequest } from '@smithy/protocol-http';
@@ -41,7 +40,13 @@ export async function errorOf(p: Promise<unknown>): Promise<any> {
 const signer = new SignatureV4({ credentials: CREDS, region: 'us-east-1', service: 'lambda', sha256: Sha256 });
 
 /** A SigV4-signed JSON request (Lambda Core has no npm client). */
-export async function signedFetch(baseUrl: string, method: string, path: string, body?: unknown, query: Record<string, string> = {}): Promise<{ status: number; headers: Headers; json: any; text: string }> {
+export async function signedFetch(
+  baseUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  query: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; json: any; text: string }> {
   const url = new URL(path, baseUrl);
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
   const payload = body === undefined ? undefined : JSON.stringify(body);

@@ -1,8 +1,8 @@
-/* eslint-disable @stylistic/max-len */
 import {
   CreateMicrovmImageCommand, DeleteMicrovmImageCommand, DeleteMicrovmImageVersionCommand, GetMicrovmImageBuildCommand, GetMicrovmImageCommand,
   GetMicrovmImageVersionCommand, ListManagedMicrovmImagesCommand, ListManagedMicrovmImageVersionsCommand, ListMicrovmImageBuildsCommand,
-  ListMicrovmImagesCommand, ListMicrovmImageVersionsCommand, RunMicrovmCommand, TerminateMicrovmCommand, UpdateMicrovmImageCommand, UpdateMicrovmImageVersionCommand,
+  ListMicrovmImagesCommand, ListMicrovmImageVersionsCommand, RunMicrovmCommand, TerminateMicrovmCommand, UpdateMicrovmImageCommand,
+  UpdateMicrovmImageVersionCommand,
 } from '@aws-sdk/client-lambda-microvms';
 import { Env, errorOf, imageInput, setup } from './helpers';
 
@@ -133,7 +133,12 @@ describe('image lifecycle', () => {
     const terminating = await errorOf(send(new DeleteMicrovmImageCommand({ imageIdentifier: created.imageArn })));
     expect(terminating.name).toBe('ConflictException');
     env.clock.advance(1000);
-    await send(new UpdateMicrovmImageCommand({ imageIdentifier: created.imageArn, baseImageArn: created.baseImageArn, buildRoleArn: created.buildRoleArn, codeArtifact: created.codeArtifact }));
+    await send(new UpdateMicrovmImageCommand({
+      imageIdentifier: created.imageArn,
+      baseImageArn: created.baseImageArn,
+      buildRoleArn: created.buildRoleArn,
+      codeArtifact: created.codeArtifact,
+    }));
     const updating = await errorOf(send(new DeleteMicrovmImageCommand({ imageIdentifier: created.imageArn })));
     expect([updating.name, updating.$metadata.httpStatusCode]).toEqual(['ConflictException', 409]);
     env.clock.advance(3000);

@@ -1,4 +1,3 @@
-/* eslint-disable @stylistic/max-len */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateMicrovmImageCommand, GetMicrovmCommand, GetMicrovmImageCommand, ListMicrovmImagesCommand, RunMicrovmCommand, SuspendMicrovmCommand, TerminateMicrovmCommand } from '@aws-sdk/client-lambda-microvms';

@@ -1,4 +1,3 @@
-/* eslint-disable @stylistic/max-len */
 import {
   CreateMicrovmAuthTokenCommand, CreateMicrovmImageCommand, CreateMicrovmShellAuthTokenCommand, GetMicrovmCommand, ListMicrovmsCommand,
   ResumeMicrovmCommand, RunMicrovmCommand, SuspendMicrovmCommand, TerminateMicrovmCommand, UpdateMicrovmImageCommand,
@@ -53,7 +52,11 @@ describe('MicroVM lifecycle', () => {
     const run = await send(new RunMicrovmCommand({ imageIdentifier: imageArn }));
     await send(new TerminateMicrovmCommand({ microvmIdentifier: run.microvmId }));
     env.clock.advance(1000);
-    for (const cmd of [new SuspendMicrovmCommand({ microvmIdentifier: run.microvmId }), new ResumeMicrovmCommand({ microvmIdentifier: run.microvmId }), new CreateMicrovmAuthTokenCommand({ microvmIdentifier: run.microvmId, expirationInMinutes: 5, allowedPorts: [{ port: 8080 }] })]) {
+    for (const cmd of [
+      new SuspendMicrovmCommand({ microvmIdentifier: run.microvmId }),
+      new ResumeMicrovmCommand({ microvmIdentifier: run.microvmId }),
+      new CreateMicrovmAuthTokenCommand({ microvmIdentifier: run.microvmId, expirationInMinutes: 5, allowedPorts: [{ port: 8080 }] }),
+    ]) {
       const e = await errorOf(send(cmd));
       expect([e.name, e.$metadata.httpStatusCode, e.message]).toEqual(['ValidationException', 400, `The MicroVM ${run.microvmId} has been terminated and its state cannot be changed.`]);
     }
@@ -62,7 +65,10 @@ describe('MicroVM lifecycle', () => {
   });
 
   test('idle policy: suspends after maxIdleDurationSeconds, terminates after suspendedDurationSeconds', async () => {
-    const run = await send(new RunMicrovmCommand({ imageIdentifier: imageArn, idlePolicy: { maxIdleDurationSeconds: 900, suspendedDurationSeconds: 1800, autoResumeEnabled: false } }));
+    const run = await send(new RunMicrovmCommand({
+      imageIdentifier: imageArn,
+      idlePolicy: { maxIdleDurationSeconds: 900, suspendedDurationSeconds: 1800, autoResumeEnabled: false },
+    }));
     env.clock.advance(1000 + 899_000);
     expect(await state(run.microvmId)).toBe('RUNNING');
     env.clock.advance(1000);
@@ -137,20 +143,40 @@ describe('MicroVM lifecycle', () => {
 describe('auth tokens', () => {
   test('auth tokens for RUNNING / SUSPENDED only, expiration 1–60, shell token needs SHELL_INGRESS', async () => {
     const plain = await send(new RunMicrovmCommand({ imageIdentifier: imageArn }));
-    const pending = await errorOf(send(new CreateMicrovmAuthTokenCommand({ microvmIdentifier: plain.microvmId, expirationInMinutes: 5, allowedPorts: [{ allPorts: {} }] })));
+    const pending = await errorOf(send(new CreateMicrovmAuthTokenCommand({
+      microvmIdentifier: plain.microvmId,
+      expirationInMinutes: 5,
+      allowedPorts: [{ allPorts: {} }],
+    })));
     expect(pending.name).toBe('ConflictException');
     env.clock.advance(1000);
-    const tok = await send(new CreateMicrovmAuthTokenCommand({ microvmIdentifier: plain.microvmId, expirationInMinutes: 60, allowedPorts: [{ port: 8080 }, { range: { startPort: 9000, endPort: 9010 } }] }));
+    const tok = await send(new CreateMicrovmAuthTokenCommand({
+      microvmIdentifier: plain.microvmId,
+      expirationInMinutes: 60,
+      allowedPorts: [{ port: 8080 }, { range: { startPort: 9000, endPort: 9010 } }],
+    }));
     expect(tok.authToken['X-aws-proxy-auth'].split('.')).toHaveLength(5);
-    const tooLong = await errorOf(send(new CreateMicrovmAuthTokenCommand({ microvmIdentifier: plain.microvmId, expirationInMinutes: 61, allowedPorts: [{ port: 8080 }] })));
+    const tooLong = await errorOf(send(new CreateMicrovmAuthTokenCommand({
+      microvmIdentifier: plain.microvmId,
+      expirationInMinutes: 61,
+      allowedPorts: [{ port: 8080 }],
+    })));
     expect([tooLong.name, tooLong.message]).toEqual(['ValidationException', "Value '61' at 'expirationInMinutes' failed to satisfy constraint: Member must have value less than or equal to 60"]);
-    const zero = await errorOf(send(new CreateMicrovmAuthTokenCommand({ microvmIdentifier: plain.microvmId, expirationInMinutes: 0, allowedPorts: [{ port: 8080 }] })));
+    const zero = await errorOf(send(new CreateMicrovmAuthTokenCommand({
+      microvmIdentifier: plain.microvmId,
+      expirationInMinutes: 0,
+      allowedPorts: [{ port: 8080 }],
+    })));
     expect(zero.name).toBe('ValidationException');
     const shell = await errorOf(send(new CreateMicrovmShellAuthTokenCommand({ microvmIdentifier: plain.microvmId, expirationInMinutes: 5 })));
     expect([shell.name, shell.message]).toEqual(['ValidationException', 'Shell access requires SHELL_INGRESS network connector to be configured on the MicroVM.']);
     await send(new SuspendMicrovmCommand({ microvmIdentifier: plain.microvmId }));
     env.clock.advance(500);
-    expect((await send(new CreateMicrovmAuthTokenCommand({ microvmIdentifier: plain.microvmId, expirationInMinutes: 1, allowedPorts: [{ allPorts: {} }] }))).authToken).toBeDefined();
+    expect((await send(new CreateMicrovmAuthTokenCommand({
+      microvmIdentifier: plain.microvmId,
+      expirationInMinutes: 1,
+      allowedPorts: [{ allPorts: {} }],
+    }))).authToken).toBeDefined();
 
     const withShell = await send(new RunMicrovmCommand({ imageIdentifier: imageArn, ingressNetworkConnectors: [managedConnector('SHELL_INGRESS')] }));
     env.clock.advance(1000);

@@ -1,4 +1,3 @@
-/* eslint-disable @stylistic/max-len */
 import { CreateMicrovmAuthTokenCommand, CreateMicrovmImageCommand, RunMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
 import { Env, errorOf, imageInput, setup, signedFetch } from './helpers';
 import { javaHashOrder } from '../../emulator/src/model';
