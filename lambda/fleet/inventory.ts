@@ -7,6 +7,7 @@ import {
   QueryCommand,
   WriteRequest,
 } from '@aws-sdk/client-dynamodb';
+import { backoffDelay } from '../shared/retry';
 
 /**
  * The fleet inventory: one item per launch slot, plus one `meta` item, under the partition key
@@ -128,7 +129,7 @@ export class DynamoInventory implements Inventory {
       let pending = requests.slice(i, i + BATCH);
       for (let attempt = 0; pending.length; attempt++) {
         if (attempt >= 10) throw new Error(`DynamoDB left ${pending.length} write(s) unprocessed on table ${this.tableName} after 10 attempts`);
-        if (attempt > 0) await this.sleep(Math.floor(Math.random() * 100 * 2 ** attempt));
+        if (attempt > 0) await this.sleep(backoffDelay(attempt, { baseDelayMs: 200, maxDelayMs: 5_000 }));
         const r = await this.client.send(new BatchWriteItemCommand({ RequestItems: { [this.tableName]: pending } }));
         pending = r.UnprocessedItems?.[this.tableName] ?? [];
       }

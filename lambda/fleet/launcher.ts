@@ -5,6 +5,10 @@ import {
   RunMicrovmCommandInput,
 } from '@aws-sdk/client-lambda-microvms';
 import { errorMessage, errorName, isConflict } from '../shared/errors';
+import { backoffDelay } from '../shared/retry';
+
+/** No single wait between RunMicrovm attempts is longer than this. */
+const MAX_BACKOFF_MS = 20_000;
 
 /** Time as the launcher sees it: injectable so tests and the benchmark can run on the emulator's clock. */
 export interface LauncherClock {
@@ -219,9 +223,8 @@ export class Launcher {
           return { clientToken: req.clientToken, error: err, definitelyNotLaunched: true, attempts };
         }
         const retryAfterMs = Number((err as any)?.retryAfterSeconds) * 1000;
-        const cap = this.baseBackoffMs * 2 ** (attempts - 1);
-        const backoff = Math.max(Number.isFinite(retryAfterMs) ? retryAfterMs : 0, Math.floor(this.random() * cap));
-        await this.clock.sleep(backoff);
+        await this.clock.sleep(backoffDelay(attempts, { baseDelayMs: this.baseBackoffMs, maxDelayMs: MAX_BACKOFF_MS, random: this.random },
+          Number.isFinite(retryAfterMs) ? retryAfterMs : undefined));
       }
     }
     return { clientToken: req.clientToken, error: lastError, definitelyNotLaunched: false, attempts };
