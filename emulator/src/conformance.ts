@@ -181,6 +181,15 @@ function substitute<T>(v: T, vars: Record<string, string>): T {
   return v;
 }
 
+/** A response body as JSON, or undefined when it is empty or not JSON. */
+export function parseJsonBody(text: string): any {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 interface Response {
   status: number;
   errorType?: string;
@@ -193,12 +202,7 @@ async function send(url: string, method: string, body?: unknown, headers: Record
   if (body !== undefined) init.body = JSON.stringify(body);
   const res = await fetch(url, init);
   const text = await res.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
+  const json = parseJsonBody(text);
   const errorType = res.headers.get('x-amzn-errortype')?.split(':')[0] ?? undefined;
   return { status: res.status, errorType: errorType || undefined, text, json };
 }

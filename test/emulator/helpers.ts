@@ -2,6 +2,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { parseJsonBody } from '../../emulator/src/conformance';
 import { EmulatorOptions, ManualClock, RunningEmulator, startEmulator } from '../../emulator/src/index';
 
 export const CREDS = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -63,13 +64,7 @@ export async function signedFetch(
   const signed = await signer.sign(req);
   const res = await fetch(url, { method, headers: signed.headers as Record<string, string>, body: payload });
   const text = await res.text();
-  let json: any;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, json, text };
+  return { status: res.status, headers: res.headers, json: parseJsonBody(text), text };
 }
 
 export async function admin(baseUrl: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
