@@ -26,7 +26,8 @@ import { MicroVmArchitecture, OsCapability } from './enums';
 import { HookOptions, MicroVmHooks } from './hooks';
 import { MicroVmImageVersion } from './image-version';
 import { MicroVmLogging } from './logging';
-import { managedConnectorsArn } from './private/arns';
+import { ManagedNetworkConnector } from './managed-connectors';
+import { grantOnResourceAndVersions } from './private/grants';
 import { acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { checkMaxItems, checkOneOf, checkPattern, checkRange } from './private/validation';
@@ -109,12 +110,7 @@ export abstract class MicroVmImageBase extends Resource implements IMicroVmImage
   }
 
   public grant(grantee: iam.IGrantable, ...actions: string[]): iam.Grant {
-    return iam.Grant.addToPrincipal({
-      grantee,
-      actions,
-      // The image and its version-qualified ARNs (<image arn>:<version>).
-      resourceArns: [this.imageArn, `${this.imageArn}:*`],
-    });
+    return grantOnResourceAndVersions(grantee, actions, this.imageArn);
   }
 
   public grantRead(grantee: iam.IGrantable): iam.Grant {
@@ -127,7 +123,7 @@ export abstract class MicroVmImageBase extends Resource implements IMicroVmImage
       grantee,
       actions: ['lambda:PassNetworkConnector'],
       // Every RunMicrovm passes the AWS-managed ingress/egress connectors (account `aws`), plus ours.
-      resourceArns: [managedConnectorsArn(this), ...this.connectorArns],
+      resourceArns: [ManagedNetworkConnector.allArnsIn(this), ...this.connectorArns],
     });
     if (executionRole) {
       iam.Grant.addToPrincipal({

@@ -17,6 +17,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { grantOnResourceAndVersions } from './private/grants';
 import { acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { checkMaxItems, checkPattern } from './private/validation';
@@ -78,12 +79,7 @@ export abstract class NetworkConnectorBase extends Resource implements INetworkC
   }
 
   public grant(grantee: iam.IGrantable, ...actions: string[]): iam.Grant {
-    return iam.Grant.addToPrincipal({
-      grantee,
-      actions,
-      // The connector and its version-qualified ARNs (<connector arn>:<version>).
-      resourceArns: [this.networkConnectorArn, `${this.networkConnectorArn}:*`],
-    });
+    return grantOnResourceAndVersions(grantee, actions, this.networkConnectorArn);
   }
 
   public grantPass(grantee: iam.IGrantable): iam.Grant {

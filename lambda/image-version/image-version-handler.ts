@@ -28,8 +28,6 @@ const DELETE_WAIT_MS = 10 * 60_000;
 const STATUSES = ['ACTIVE', 'INACTIVE'];
 const MAX_IDS_IN_MESSAGE = 10;
 
-export type ImageVersionHandlerOptions = HandlerOptions;
-
 /**
  * Custom::LambdaMicroVmImageVersion: adopts one version of an image. Create pins it (a tag on the
  * image that the image's pruning respects), waits until it is SUCCESSFUL and sets its status;
@@ -44,7 +42,7 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
     done: async () => ({ IsComplete: true }),
   };
 
-  constructor(private readonly client: LambdaMicrovmsClient, options: ImageVersionHandlerOptions = {}) {
+  constructor(private readonly client: LambdaMicrovmsClient, options: HandlerOptions = {}) {
     super(options);
   }
 

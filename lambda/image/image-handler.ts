@@ -30,8 +30,6 @@ const LIVE_STATES = new Set(['PENDING', 'RUNNING', 'SUSPENDING', 'SUSPENDED', 'T
 /** How many MicroVM ids a failure message lists before it summarizes. */
 const MAX_IDS_IN_MESSAGE = 20;
 
-export type ImageHandlerOptions = HandlerOptions;
-
 /**
  * Custom::LambdaMicroVmImage: CreateMicrovmImage / UpdateMicrovmImage and a poll until the build
  * settles; Delete waits until the image is gone. The physical id is the image ARN.
@@ -44,7 +42,7 @@ export class ImageHandler extends CustomResourceHandler<ImageProps> {
     delete: this.isDeleted,
   };
 
-  constructor(private readonly client: LambdaMicrovmsClient, options: ImageHandlerOptions = {}) {
+  constructor(private readonly client: LambdaMicrovmsClient, options: HandlerOptions = {}) {
     super(options);
   }
 
