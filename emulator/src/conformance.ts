@@ -56,12 +56,10 @@ export interface CaseResult {
 /**
  * Members the emulator sends that the recordings do not have, and why:
  * - `__type`: restJson1 error bodies carry the error type; the recorder kept only the modeled members.
- * - `Version`, `LatestVersion`, `LatestVersionArn` on GetNetworkConnector: the model's `Version` and the newer
- *   API revision's latest-version fields (spec §3.2.2); the recorded account answered without them.
+ * Nothing else: absent in a recording means absent (recorded-facts.md).
  */
 export const DEFAULT_ALLOWED_EXTRA_MEMBERS: Record<string, string[]> = {
   '*': ['__type'],
-  'GetNetworkConnector': ['Version', 'LatestVersion', 'LatestVersionArn'],
 };
 
 interface Step {

@@ -423,6 +423,9 @@ export class MicrovmsService {
 
   imageState(img: Image, t = this.now()): string {
     if (img.deleteTl) return 'DELETING';
+    // Recorded (images-lifecycle/image-until-settled): after DeleteMicrovmImageVersion the image is
+    // polled back to UPDATED, and a DeleteMicrovmImage meanwhile is refused with "...: UPDATING".
+    if ([...img.versions.values()].some((v) => v.deleteTl?.state(t) === 'DELETING')) return 'UPDATING';
     return this.imageOpState(img, t);
   }
 
@@ -745,17 +748,12 @@ export class MicrovmsService {
     const img = this.requireImage(input.imageIdentifier);
     if (img.deleteTl) return { body: { imageIdentifier: input.imageIdentifier, state: 'DELETING' } };
     const st = this.imageState(img, t);
-    if (st === 'CREATING') {
-      // Recorded (m80 notes): a delete while the first build still runs is refused with 400.
-      throw mvErr.validation(`MicroVM image ${img.arn} cannot be deleted while its first version is being built. Try again after the build completes.`);
-    }
-    if (st === 'UPDATING') {
-      throw mvErr.conflict(`MicroVM image ${img.arn} cannot be deleted while version ${img.lastOp.version} is being built.`, img.arn, 'MicrovmImage');
-    }
+    // Recorded (recorded-facts.md, Images): a delete during a build, or while a version delete still
+    // drains (the image reads UPDATING then), is refused with 400 naming the state after the colon.
+    if (st === 'CREATING' || st === 'UPDATING') throw mvErr.validation(`Cannot delete MicroVM image in its current state: ${st}`);
+    // Recorded: any MicroVM not yet TERMINATED (TERMINATING included) blocks the delete with this 400.
     const active = [...this.microvms.values()].filter((vm) => vm.imageName === img.name && vm.imageArn === img.arn && this.vmState(vm, t) !== 'TERMINATED');
-    if (active.length > 0) {
-      throw mvErr.conflict(`MicroVM image ${img.arn} cannot be deleted while ${active.length} MicroVM(s) launched from it are not TERMINATED.`, img.arn, 'MicrovmImage');
-    }
+    if (active.length > 0) throw mvErr.validation('Cannot delete microvm image with running microvms.');
     img.deleteTl = new Timeline<GoneState>({ state: 'DELETING', at: t }).push({ state: 'GONE', at: t + this.delays.imageDelete });
     return { body: { imageIdentifier: input.imageIdentifier, state: 'DELETING' } };
   }
@@ -776,10 +774,9 @@ export class MicrovmsService {
     const t = this.now();
     const { img, ver } = this.requireVersion(input.imageIdentifier, input.imageVersion);
     if (img.deleteTl || ver.deleteTl) throw mvErr.conflict(`MicroVM image version ${ver.version} of ${img.arn} is being deleted.`, img.arn, 'MicrovmImageVersion');
-    const st = ver.tl.state(t);
-    if (st === 'PENDING' || st === 'IN_PROGRESS') {
-      throw mvErr.conflict(`MicroVM image version ${ver.version} of ${img.arn} is still being built (${st}).`, img.arn, 'MicrovmImageVersion');
-    }
+    // Recorded (recorded-facts.md, Images): a PATCH while the image builds is refused with this 409.
+    const st = this.imageState(img, t);
+    if (st === 'CREATING' || st === 'UPDATING') throw mvErr.conflict(`MicroVM Image is already in state: ${st}`, img.arn, 'MicrovmImage');
     if (ver.status !== input.status) {
       ver.status = input.status;
       ver.statusChangedAt = t;
@@ -1261,14 +1258,13 @@ export class MicrovmsService {
       if (us.code) body.LastUpdateStatusReasonCode = us.code;
     }
     body.LastModified = iso(Math.max(v.lastModified, state === 'PENDING' ? c.createdAt : seg.at));
-    body.Version = v.version;
-    body.LatestVersion = latest.version;
-    body.LatestVersionArn = `${c.arn}:${latest.version}`;
+    // Recorded (connectors/get-until-active): no Version / LatestVersion / LatestVersionArn members.
     return body;
   }
 
   createNetworkConnector(input: any): Result {
     const t = this.now();
+    requireConnectorMembers(input, true);
     const ctx = this.idem('CreateNetworkConnector', input.ClientToken, input, 'ClientToken', 'core');
     if (ctx?.replay) return ctx.replay;
     const name: string = input.Name;
@@ -1281,7 +1277,7 @@ export class MicrovmsService {
     }
     const vpc = input.Configuration?.VpcEgressConfiguration;
     if (vpc && (!vpc.SubnetIds || vpc.SubnetIds.length === 0)) throw coreErr.invalidParameter('VpcEgressConfiguration.SubnetIds must contain at least one subnet.');
-    const id = `nc-${randomBytes(9).toString('hex').slice(0, 17)}`;
+    const id = `nc-${randomUUID()}`; // recorded: nc-<uuid>
     const failure = this.takeConnectorFailure('create', [name]);
     const configuration = normalizeConnectorConfig(input.Configuration);
     const c: Connector = {
@@ -1326,6 +1322,7 @@ export class MicrovmsService {
 
   updateNetworkConnector(input: any): Result {
     const t = this.now();
+    requireConnectorMembers(input, false);
     const ctx = this.idem('UpdateNetworkConnector', input.ClientToken, input, 'ClientToken', 'core');
     if (ctx?.replay) return ctx.replay;
     const { c } = this.requireConnector(input.Identifier);
@@ -1436,6 +1433,20 @@ export class MicrovmsService {
       memoryQuotaMiB: this.settings.memoryQuotaMiB,
     };
   }
+}
+
+/**
+ * Recorded (recorded-facts.md, Network connectors): ClientToken, OperatorRole, NetworkProtocol and
+ * AssociatedComputeResourceTypes are enforced although the model marks them optional, with 400
+ * InvalidParameterValueException and a prose message. Runs after the model's own checks.
+ */
+function requireConnectorMembers(input: any, create: boolean): void {
+  if (typeof input.ClientToken !== 'string' || input.ClientToken === '') throw coreErr.invalidParameter('ClientToken is a required field');
+  if (typeof input.OperatorRole !== 'string' || input.OperatorRole === '') throw coreErr.invalidParameter('NetworkConnectorOperatorRole is required for VPC_EGRESS connector type');
+  const vpc = input.Configuration?.VpcEgressConfiguration;
+  if (!vpc && !create) return;
+  if (!vpc?.NetworkProtocol) throw coreErr.invalidParameter('NetworkProtocol is required for VPC_EGRESS connector type');
+  if (!vpc.AssociatedComputeResourceTypes?.length) throw coreErr.invalidParameter('AssociatedComputeResourceTypes is required for VPC_EGRESS connector type');
 }
 
 function normalizeConnectorConfig(cfg: any): any {
