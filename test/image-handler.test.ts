@@ -3,10 +3,13 @@ import { handlerEnv, HandlerEnv } from './support/handler-env';
 import { imageProps, TEST_ACCOUNT } from './support/image-props';
 import { LifecycleDriver } from './support/lifecycle-driver';
 import { ImageHandler } from '../lambda/image/image-handler';
+import { HANDLER_TAG_PREFIX } from '../lambda/shared/ownership';
 import { ImageProps, ResourceType } from '../src/private/wire';
 
 const ACCOUNT = TEST_ACCOUNT;
 const props = imageProps;
+/** The user's tags, without the handler's owner and fence tags. */
+const userTags = (tags: Record<string, string> = {}) => Object.fromEntries(Object.entries(tags).filter(([k]) => !k.startsWith(HANDLER_TAG_PREFIX)));
 
 describe('image handler against the emulator', () => {
   let env: HandlerEnv;
@@ -43,7 +46,7 @@ describe('image handler against the emulator', () => {
     expect(await versions(r.physicalResourceId!)).toEqual(['1.0:SUCCESSFUL']);
   });
 
-  test('a failed build fails the deploy with the version, the build reasons and the log, and deletes the image', async () => {
+  test('a failed build fails the deploy with the version, the build reasons and the log; the rollback\'s Delete removes the image', async () => {
     env.emu.faults.failNextBuild({ imageName: 'img-fail', reasonCode: 'CONTAINER_BUILD_FAILED' });
     const d = driver();
     const r = await d.create(props('img-fail'));
@@ -51,10 +54,12 @@ describe('image handler against the emulator', () => {
     expect(r.reason).toMatch(/MicroVM image img-fail version 1\.0 failed \(image state CREATE_FAILED\)/);
     expect(r.reason).toMatch(/CONTAINER_BUILD_FAILED/);
     expect(r.reason).toMatch(/build log: CloudWatch log group \/mvm\/builds/);
-    expect(r.reason).toMatch(/The image this deploy created was deleted/);
-    // The framework sends no Delete after a failed Create: the handler cleaned up.
-    expect((await d.delete()).polls).toBe(0);
-    env.clock.advance(60_000);
+    expect(r.reason).toMatch(/The rollback deletes the image this deploy created/);
+    // isComplete failed: the framework answers with the REAL id, and the rollback's Delete reaches the handler.
+    expect(r.physicalResourceId).toBe(`arn:aws:lambda:us-east-1:${ACCOUNT}:microvm-image:img-fail`);
+    const deleted = await d.delete();
+    expect(deleted.status).toBe('SUCCESS');
+    expect(deleted.polls).toBeGreaterThan(0);
     expect(env.emu.snapshot().images).toEqual([]);
   });
 
@@ -66,7 +71,7 @@ describe('image handler against the emulator', () => {
     expect(r.status).toBe('FAILED');
     expect(r.reason).toMatch(/img-slow version 1\.0 timed out \(image state CREATING\)/);
     expect(r.reason).toMatch(/build .* (PENDING|IN_PROGRESS)/);
-    expect(r.reason).toMatch(/could not be deleted yet/);
+    expect(r.reason).toMatch(/The rollback deletes the image this deploy created/);
   });
 
   test('a tags-only update changes tags without a build', async () => {
@@ -77,7 +82,7 @@ describe('image handler against the emulator', () => {
     expect(r.data.ImageVersion).toBe('1.0');
     expect(await versions(created.physicalResourceId!)).toEqual(['1.0:SUCCESSFUL']);
     const tags = await env.client.send(new ListTagsCommand({ Resource: created.physicalResourceId }));
-    expect(tags.Tags).toEqual({ team: 'b', added: 'y' });
+    expect(userTags(tags.Tags)).toEqual({ team: 'b', added: 'y' });
   });
 
   test('a code change builds a new version; a failed update rolls back without a rebuild', async () => {

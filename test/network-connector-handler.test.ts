@@ -8,6 +8,7 @@ import { manualHandlerClock } from './support/handler-env';
 import { LifecycleDriver } from './support/lifecycle-driver';
 import { NetworkConnectorHandler } from '../lambda/network-connector/network-connector-handler';
 import { LambdaCoreClient } from '../lambda/shared/lambda-core-client';
+import { HANDLER_TAG_PREFIX } from '../lambda/shared/ownership';
 import { NetworkConnectorProps, ResourceType } from '../src/private/wire';
 
 process.env.MICROVMS_HANDLER_QUIET = '1';
@@ -28,6 +29,9 @@ beforeEach(() => {
   emu.reset();
   client = new LambdaCoreClient({ region: 'us-east-1', endpoint: emu.url, credentials: CREDS, clock: manualHandlerClock(clock) });
 });
+
+/** The user's tags, without the handler's owner and fence tags. */
+const userTags = (tags: Record<string, string>) => Object.fromEntries(Object.entries(tags).filter(([k]) => !k.startsWith(HANDLER_TAG_PREFIX)));
 
 function props(overrides: Partial<NetworkConnectorProps> = {}): NetworkConnectorProps {
   return {
@@ -60,7 +64,7 @@ describe('NetworkConnector provider (emulator)', () => {
     const d = driver();
     const r = await d.create(props());
     expect(r.status).toBe('SUCCESS');
-    expect(r.physicalResourceId).toMatch(/^arn:aws:lambda:us-east-1:123456789012:network-connector:nc-[0-9a-f]+$/);
+    expect(r.physicalResourceId).toMatch(/^arn:aws:lambda:us-east-1:123456789012:network-connector:nc-[0-9a-f-]+$/);
     expect(r.data).toEqual({ NetworkConnectorArn: r.physicalResourceId, NetworkConnectorId: expect.stringMatching(/^nc-/), NetworkConnectorName: 'db-access' });
     expect(r.polls).toBeGreaterThanOrEqual(1);
     const c = await client.getNetworkConnector({ Identifier: r.physicalResourceId! });
@@ -69,7 +73,7 @@ describe('NetworkConnector provider (emulator)', () => {
       OperatorRole: OPERATOR_ROLE,
       Configuration: { VpcEgressConfiguration: { SubnetIds: ['subnet-0aaa', 'subnet-0bbb'], SecurityGroupIds: ['sg-0ccc'], NetworkProtocol: 'IPv4', AssociatedComputeResourceTypes: ['MicroVm'] } },
     });
-    expect(await client.listTags({ Resource: r.physicalResourceId! })).toEqual({ team: 'data' });
+    expect(userTags(await client.listTags({ Resource: r.physicalResourceId! }))).toEqual({ team: 'data' });
   });
 
   test('a replayed Create (same request) makes one connector: the ClientToken is deterministic', async () => {
@@ -119,7 +123,7 @@ describe('NetworkConnector provider (emulator)', () => {
     const d = driver();
     const r = await d.create(props());
     expect(r.status).toBe('FAILED');
-    expect(r.reason).toMatch(/network connector db-access \(arn:aws:lambda:us-east-1:123456789012:network-connector:nc-[0-9a-f]+\) failed to create: SubnetOutOfIPAddresses: Subnet subnet-0aaa has no free IP addresses/);
+    expect(r.reason).toMatch(/network connector db-access \(arn:aws:lambda:us-east-1:123456789012:network-connector:nc-[0-9a-f-]+\) failed to create: SubnetOutOfIPAddresses: Subnet subnet-0aaa has no free IP addresses/);
     expect(r.reason).toMatch(/free IP addresses in the subnets/);
     expect(r.reason).toMatch(/is being deleted/);
     clock.advance(60_000);
@@ -129,7 +133,7 @@ describe('NetworkConnector provider (emulator)', () => {
   });
 
   test('a name taken by another connector fails with what to do', async () => {
-    await client.createNetworkConnector({ Name: 'db-access', Configuration: { VpcEgressConfiguration: { SubnetIds: ['subnet-9'], AssociatedComputeResourceTypes: ['MicroVm'], NetworkProtocol: 'IPv4' } } });
+    await client.createNetworkConnector({ Name: 'db-access', ClientToken: 'someone-else', OperatorRole: OPERATOR_ROLE, Configuration: { VpcEgressConfiguration: { SubnetIds: ['subnet-9'], AssociatedComputeResourceTypes: ['MicroVm'], NetworkProtocol: 'IPv4' } } });
     const r = await driver().create(props());
     expect(r.status).toBe('FAILED');
     expect(r.reason).toMatch(/a network connector named 'db-access' already exists.*choose another `networkConnectorName`.*fromNetworkConnectorArn/);
@@ -170,7 +174,7 @@ describe('NetworkConnector provider (emulator)', () => {
     const d = driver();
     await d.create(props());
     // Another change is applying (as if made outside the stack): the stack's update must wait for it.
-    await client.updateNetworkConnector({ Identifier: d.physicalResourceId!, Configuration: { VpcEgressConfiguration: { SubnetIds: ['subnet-0aaa'], SecurityGroupIds: ['sg-0ccc'], NetworkProtocol: 'IPv4', AssociatedComputeResourceTypes: ['MicroVm'] } } });
+    await client.updateNetworkConnector({ Identifier: d.physicalResourceId!, ClientToken: 'out-of-band', OperatorRole: OPERATOR_ROLE, Configuration: { VpcEgressConfiguration: { SubnetIds: ['subnet-0aaa'], SecurityGroupIds: ['sg-0ccc'], NetworkProtocol: 'IPv4', AssociatedComputeResourceTypes: ['MicroVm'] } } });
     emu.resetStats();
     const r = await d.update(props({ SubnetIds: ['subnet-0bbb'] }));
     expect(r.status).toBe('SUCCESS');
@@ -190,7 +194,7 @@ describe('NetworkConnector provider (emulator)', () => {
     expect(emu.stats().operations).toMatchObject({ TagResource: 1, UntagResource: 1 });
     expect(r.status).toBe('SUCCESS');
     expect(r.data.NetworkConnectorName).toBe('db-access');
-    expect(await client.listTags({ Resource: d.physicalResourceId! })).toEqual({ team: 'platform', owner: 'ana' });
+    expect(userTags(await client.listTags({ Resource: d.physicalResourceId! }))).toEqual({ team: 'platform', owner: 'ana' });
     const after = await client.getNetworkConnector({ Identifier: d.physicalResourceId! });
     expect(after.Version).toBe(before.Version);
     expect(after.LastModified).toBe(before.LastModified);
