@@ -19,7 +19,7 @@ import { buildReasons } from '../shared/builds';
 import { pollDelete, requestDelete } from '../shared/deletion';
 import { classifyError, errorMessage, isNotFound } from '../shared/errors';
 import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
-import type { HandlerOptions, IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, ProgressOf, StepResult, Steps } from '../shared/framework';
+import type { HandlerOptions, IsCompleteRequest, OnEventRequest, OnEventResponse, ProgressOf, StepResult, Steps } from '../shared/framework';
 import { log } from '../shared/log';
 import { listMicrovms } from '../shared/microvm-states';
 import type { MicrovmsApi } from '../shared/microvms-client';
@@ -40,7 +40,7 @@ type Event = OnEventRequest<ImageWire>;
 type ImageProgress =
   | { readonly op: 'create'; readonly deadline: number; readonly version: string }
   | { readonly op: 'update'; readonly deadline: number; readonly version?: string; readonly orphan?: string }
-  | { readonly op: 'done'; readonly deadline: number; readonly version: string }
+  | { readonly op: 'done'; readonly deadline: number; readonly version: string; readonly orphan?: string }
   | { readonly op: 'delete'; readonly deadline: number; readonly imageArn?: string };
 type CompleteEvent = IsCompleteRequest<ImageWire, ImageProgress>;
 
@@ -78,7 +78,10 @@ export class ImageHandler extends CustomResourceHandler<ImageWire, ImageProgress
         : new ProvisioningError(`MicroVM image ${e.ResourceProperties.Name} did not settle in time (${last}): it stayed busy with a build this deploy did not start, ` +
           'or the image a failed rename left could not be deleted yet. Deploy again once the image is CREATED or UPDATED.')),
     },
-    done: { check: (e, p) => this.isDone(e, p) },
+    done: {
+      check: (e, p) => this.isDone(e, p),
+      timedOut: (e, p, last) => new ProvisioningError(`MicroVM image ${p.orphan} that a failed rename of ${e.ResourceProperties.Name} left was not deleted in time (${last}).`),
+    },
     delete: {
       check: (_e, p) => this.isDeleted(p),
       timedOut: (_e, p, last) => new ProvisioningError(`MicroVM image ${p.imageArn} was not deleted in time (last state ${last}).`),
@@ -172,11 +175,8 @@ export class ImageHandler extends CustomResourceHandler<ImageWire, ImageProgress
     const active = image.latestActiveImageVersion;
     if (active && (opts.unchanged || sameConfig(config, await this.version(imageArn, active)))) {
       log('latest active version already has this configuration: no build', { imageArn, imageVersion: active });
-      if (orphan) {
-        await this.fence(imageArn, { request: me });
-        return { PhysicalResourceId: imageArn, Progress: wait };
-      }
-      return { PhysicalResourceId: imageArn, Progress: { op: 'done', deadline: 0, version: active } };
+      // Nothing changes on this image (no fence needed): at most the image a failed rename left goes.
+      return { PhysicalResourceId: imageArn, Progress: { op: 'done', deadline: orphan ? wait.deadline : 0, version: active, orphan } };
     }
     const version = await this.startBuild(event, imageArn, config);
     if (!version) return { PhysicalResourceId: imageArn, Progress: wait };
@@ -265,12 +265,17 @@ export class ImageHandler extends CustomResourceHandler<ImageWire, ImageProgress
     return { IsComplete: false, lastState: `image state ${image.state}` };
   }
 
+  /** Undefined once the image a failed rename left is gone; else the not-yet answer. */
+  private async orphanGone(orphan: string | undefined): Promise<StepResult | undefined> {
+    if (!orphan) return undefined;
+    const poll = await this.deletePoll(orphan);
+    return poll.gone ? undefined : { IsComplete: false, lastState: `the image ${orphan} a failed rename left is ${poll.lastState}` };
+  }
+
   private async isConverged(event: CompleteEvent, progress: ProgressOf<ImageProgress, 'update'>): Promise<StepResult> {
     const imageArn = event.PhysicalResourceId!;
-    if (progress.orphan) {
-      const poll = await this.deletePoll(progress.orphan);
-      if (!poll.gone) return { IsComplete: false, lastState: `the image ${progress.orphan} a failed rename left is ${poll.lastState}` };
-    }
+    const orphan = await this.orphanGone(progress.orphan);
+    if (orphan) return orphan;
     const fence = parseFence((await this.client.send(new ListTagsCommand({ Resource: imageArn }))).Tags?.[FENCE_TAG_KEY]);
     const ours = progress.version ?? fence?.version;
     const image = await this.client.send(new GetMicrovmImageCommand({ imageIdentifier: imageArn }));
@@ -305,7 +310,9 @@ export class ImageHandler extends CustomResourceHandler<ImageWire, ImageProgress
   }
 
   /** Nothing to wait for (tags only, or the latest active version already has this configuration). */
-  private async isDone(event: CompleteEvent, progress: ProgressOf<ImageProgress, 'done'>): Promise<IsCompleteResponse> {
+  private async isDone(event: CompleteEvent, progress: ProgressOf<ImageProgress, 'done'>): Promise<StepResult> {
+    const orphan = await this.orphanGone(progress.orphan);
+    if (orphan) return orphan;
     await this.pruneVersions(event, progress.version);
     const image = await this.client.send(new GetMicrovmImageCommand({ imageIdentifier: event.PhysicalResourceId! }));
     return { IsComplete: true, Data: data(image, progress.version) };
