@@ -217,7 +217,8 @@ describe('image handler: rollbacks, cancelled and superseded requests, busy imag
       ['its polls are throttled past the retries', async (d) => {
         const patient = handler;
         // A client that gives up after 2 attempts, so that the test need not wait out the SDK's backoff.
-        handler = new ImageHandler(new LambdaMicrovmsClient({ endpoint: env.emu.url, region: env.emu.region, credentials: CREDENTIALS, maxAttempts: 2 }), { clock: env.handlerClock });
+        const impatient = new LambdaMicrovmsClient({ endpoint: env.emu.url, region: env.emu.region, credentials: CREDENTIALS, maxAttempts: 2 });
+        handler = new ImageHandler(impatient, { clock: env.handlerClock });
         env.emu.faults.operation({ operation: 'ListTags', mode: 'throttle', count: 10 });
         const r = await d.update(props('img-b'));
         handler = patient;

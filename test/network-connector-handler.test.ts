@@ -5,7 +5,7 @@
  */
 import { ManualClock, RunningEmulator, startEmulator } from '../emulator/src';
 import { manualHandlerClock } from './support/handler-env';
-import { LifecycleDriver } from './support/lifecycle-driver';
+import { LifecycleDriver, Waiter } from './support/lifecycle-driver';
 import { NetworkConnectorHandler } from '../lambda/network-connector/network-connector-handler';
 import { LambdaCoreClient } from '../lambda/shared/lambda-core-client';
 import { HANDLER_TAG_PREFIX } from '../lambda/shared/ownership';
@@ -239,5 +239,79 @@ describe('NetworkConnector provider (emulator)', () => {
     const r = await d.create(props());
     expect(r.status).toBe('SUCCESS');
     expect(emu.stats().operations.GetNetworkConnector).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe('NetworkConnector provider: rollbacks and cancelled creates (issue 11)', () => {
+  const mutations = () => {
+    const ops = emu.stats().operations;
+    return ['CreateNetworkConnector', 'UpdateNetworkConnector'].reduce((n, o) => n + (ops[o] ?? 0), 0);
+  };
+  const names = () => connectors().filter((c) => c.State !== 'DELETING').map((c) => c.Name).sort();
+
+  test('case 1: the rollback of a failed rename is a no-op success, and the renamed connector is gone', async () => {
+    const d = driver();
+    const a = await d.create(props({ Name: 'conn-a' }));
+    emu.faults.failNextConnector({ operation: 'create', name: 'conn-b', reasonCode: 'InvalidSubnet', reason: 'Subnet subnet-0aaa does not exist' });
+    const failed = await d.update(props({ Name: 'conn-b' }));
+    expect(failed.status).toBe('FAILED');
+    expect(failed.reason).toMatch(/conn-b .* failed to create: InvalidSubnet/);
+    emu.resetStats();
+    const back = await d.rollback();
+    expect(back.status).toBe('SUCCESS');
+    expect(back.physicalResourceId).toBe(a.physicalResourceId);
+    expect(mutations()).toBe(0);
+    clock.advance(60_000);
+    expect(names()).toEqual(['conn-a']);
+  });
+
+  test('case 1: the rollback of a rename whose isComplete crashed deletes the connector the rename made', async () => {
+    const d = driver();
+    const a = await d.create(props({ Name: 'conn-a' }));
+    const failed = await d.update(props({ Name: 'conn-b' }), { crashIsCompleteOnPoll: 1 });
+    expect(failed.status).toBe('FAILED');
+    expect(names()).toEqual(['conn-a', 'conn-b']);
+    const back = await d.rollback();
+    expect(back.status).toBe('SUCCESS');
+    expect(back.physicalResourceId).toBe(a.physicalResourceId);
+    clock.advance(60_000);
+    expect(names()).toEqual(['conn-a']);
+  });
+
+  test('case 1: the rollback of a failed compute-type change is a no-op success', async () => {
+    const d = driver();
+    const a = await d.create(props());
+    const failed = await d.update(props({ ComputeType: 'WebFunction' }));
+    expect(failed.status).toBe('FAILED');
+    emu.resetStats();
+    const back = await d.rollback();
+    expect(back.status).toBe('SUCCESS');
+    expect(back.physicalResourceId).toBe(a.physicalResourceId);
+    expect(mutations()).toBe(0);
+    expect(names()).toEqual(['db-access']);
+  });
+
+  test.each(['generated', 'real'] as const)('case 2: a create cancelled with the %s id leaves nothing; the next deploy with the name succeeds', async (id) => {
+    const d = driver();
+    const waiter = await d.startCreate(props());
+    if (!(waiter instanceof Waiter)) throw new Error(waiter.reason);
+    expect(await waiter.poll()).toBeUndefined(); // PENDING
+    const deleted = await d.delete({ physicalResourceId: id });
+    expect(deleted.status).toBe('SUCCESS');
+    const stale = await waiter.run();
+    expect(stale.status).toBe('FAILED');
+    clock.advance(60_000);
+    expect(names()).toEqual([]);
+    expect((await driver().create(props())).status).toBe('SUCCESS');
+  });
+
+  test('case 10: a malformed property fails naming it and the version mismatch, without calling the service', async () => {
+    emu.resetStats();
+    const bad = await driver().create(props({ TimeoutSeconds: 'abc' }));
+    expect(bad.status).toBe('FAILED');
+    expect(bad.reason).toMatch(/property TimeoutSeconds is "abc", expected an integer from 1 to 3300: the construct and handler versions differ/);
+    const proto = await driver().create(props({ NetworkProtocol: 'IPv5' }));
+    expect(proto.reason).toMatch(/property NetworkProtocol is "IPv5", expected one of IPv4, DualStack/);
+    expect(emu.stats().operations.CreateNetworkConnector ?? 0).toBe(0);
   });
 });

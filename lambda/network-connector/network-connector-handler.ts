@@ -87,6 +87,7 @@ export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnec
 
   protected async onCreate(event: Event): Promise<OnEventResponse<ConnectorProgress>> {
     const props = event.ResourceProperties;
+    const deadline = this.deadline(props);
     const input = {
       Name: requireString(props.Name, 'Name'),
       Configuration: configuration(props),
@@ -115,7 +116,7 @@ export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnec
       }
     }
     log('connector creating', { arn: created.Arn, id: created.Id, state: created.State });
-    return { PhysicalResourceId: created.Arn, Progress: { op: 'create', deadline: this.deadline(props) } };
+    return { PhysicalResourceId: created.Arn, Progress: { op: 'create', deadline } };
   }
 
   protected async onUpdate(event: Event): Promise<OnEventResponse<ConnectorProgress>> {
