@@ -139,9 +139,10 @@ export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnec
     // resource owns it, must go.
     const orphan = old.Name && (old.Name !== props.Name || old.ComputeType !== props.ComputeType)
       ? await this.ownedConnector(event, old.Name, arn) : undefined;
-    // Compared with what the connector has, not with the old properties: a rollback to what it has is no change.
-    const configChanged = !sameConfiguration(current, config, props.OperatorRoleArn);
+    // Compared with what the connector has, not with the old properties: a rollback to what it has
+    // is no change. While another update applies, what it will have is unknown: send ours after it.
     const busy = current.State !== 'ACTIVE' || current.LastUpdateStatus === 'InProgress';
+    const configChanged = busy || !sameConfiguration(current, config, props.OperatorRoleArn);
     // A waiter of an earlier request may still poll: fence it whenever this request decides.
     if (configChanged || orphan || busy) {
       await this.client.tagResource({ Resource: arn, Tags: { [FENCE_TAG_KEY]: formatFence({ request: requestHash(event.RequestId) }) } });
