@@ -19,7 +19,7 @@ const record = (slot: number): SlotRecord => ({
 });
 
 describe('DynamoInventory (the inventory the Lambda handler uses)', () => {
-  const inventory = () => new DynamoInventory(new DynamoDBClient({ region: 'us-east-1' }), 'table', async () => undefined);
+  const inventory = () => new DynamoInventory(new DynamoDBClient({ region: 'us-east-1' }), 'table', { now: () => 0, sleep: async () => undefined });
 
   test('slot keys sort by generation, then slot', () => {
     expect([slotKey(2, 1), slotKey(1, 10), slotKey(1, 2)].sort()).toEqual([slotKey(1, 2), slotKey(1, 10), slotKey(2, 1)]);

@@ -1,7 +1,6 @@
 import {
   GetMicrovmImageCommand,
   GetMicrovmImageVersionCommand,
-  LambdaMicrovmsClient,
   ResumeMicrovmCommand,
   SuspendMicrovmCommand,
   TerminateMicrovmCommand,
@@ -9,27 +8,23 @@ import {
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { configHash, FleetSettings, fleetSettings, launchInput } from './fleet-config';
 import { Fence, Inventory, MetaRecord, owns, SlotRecord, slotKey } from './inventory';
-import {
-  describeError,
-  isQuotaExceeded,
-  LaunchRequest,
-  LaunchResult,
-  Launcher,
-  LauncherClock,
-  observe,
-  REAL_CLOCK,
-  TokenBucket,
-} from './launcher';
+import { describeError, LaunchRequest, LaunchResult, Launcher, TokenBucket } from './launcher';
 import { plan, Plan } from './plan';
 import { FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps } from '../../src/private/wire';
-import { errorMessage, errorName, isConflict, isNotFound } from '../shared/errors';
+import type { Clock } from '../shared/clock';
+import { classifyError, errorMessage, errorName } from '../shared/errors';
 import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
-import type { CompleteStep, IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Progress } from '../shared/framework';
+import type { IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Steps } from '../shared/framework';
 import { log } from '../shared/log';
+import { listMicrovms } from '../shared/microvm-states';
+import type { MicrovmsApi } from '../shared/microvms-client';
 import { clientToken } from '../shared/tokens';
 
+type ReconcileProgress = { readonly op: 'reconcile'; readonly deadline: number; readonly generation: number; readonly version: string };
+type DeleteProgress = { readonly op: 'delete'; readonly deadline: number; readonly generation: number; readonly fleetId: string };
+type FleetProgress = ReconcileProgress | DeleteProgress;
 type Event = OnEventRequest<FleetProps>;
-type CompleteEvent = IsCompleteRequest<FleetProps>;
+type CompleteEvent = IsCompleteRequest<FleetProps, FleetProgress>;
 
 /** An instance missing from ListMicrovms this long after launch is gone (the list is eventually consistent). */
 const LIST_GRACE_MS = 60_000;
@@ -55,9 +50,9 @@ const DELETE_FALLBACK_TIMEOUT_MS = 55 * 60_000;
 
 export interface FleetHandlerOptions {
   /** Epoch ms and waiting; tests pass the emulator's manual clock. */
-  readonly clock?: LauncherClock;
+  readonly clock?: Clock;
   /** The client RunMicrovm goes through: it must not retry on its own (maxAttempts 1). @default the main client */
-  readonly runClient?: LambdaMicrovmsClient;
+  readonly runClient?: MicrovmsApi;
   readonly secrets?: SecretsManagerClient;
   /** Work per isComplete call before it returns (in-flight calls finish after it). */
   readonly stepBudgetMs?: number;
@@ -101,50 +96,56 @@ interface Round {
  *   inventoried instance, waits until they stop, and clears the inventory. A Delete with an id
  *   CloudFormation generated (the Create never answered) empties the fleet that Create would have made.
  */
-export class FleetHandler extends CustomResourceHandler<FleetProps> {
-  protected readonly steps: Record<string, CompleteStep<FleetProps>> = {
-    done: async () => ({ IsComplete: true }),
-    delete: this.deleteStep,
-    reconcile: this.reconcileStep,
+export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgress> {
+  // Each step checks its own deadline: it works in rounds, and a Create cleans up before it reports.
+  protected readonly steps: Steps<FleetProps, FleetProgress> = {
+    delete: { check: (event, progress) => this.deleteStep(event, progress) },
+    reconcile: { check: (event, progress) => this.reconcileStep(event, progress) },
   };
 
-  private readonly clock: LauncherClock;
-  private readonly runClient: LambdaMicrovmsClient;
+  private readonly runClient: MicrovmsApi;
   private readonly stepBudgetMs: number;
   private readonly random: () => number;
   /** The /run payloads read for one request only: the next deploy reads the secret again. */
   private payloads: { requestId?: string; values: Map<string, string> } = { values: new Map() };
 
   constructor(
-    private readonly client: LambdaMicrovmsClient,
+    private readonly client: MicrovmsApi,
     private readonly inventoryFor: (tableName: string) => Inventory,
     private readonly options: FleetHandlerOptions = {},
   ) {
-    const clock = options.clock ?? REAL_CLOCK;
-    super({ now: () => clock.now() });
-    this.clock = clock;
+    super({ clock: options.clock });
     this.runClient = options.runClient ?? client;
     this.stepBudgetMs = options.stepBudgetMs ?? DEFAULT_STEP_BUDGET_MS;
     this.random = options.random ?? Math.random;
   }
 
-  protected async onDelete(event: Event): Promise<OnEventResponse> {
+  /** The fence: a poll whose request no longer owns the fleet's generation stops before it acts. */
+  protected async isSuperseded(event: CompleteEvent, progress: FleetProgress): Promise<string | undefined> {
+    const fleetId = progress.op === 'delete' ? progress.fleetId : event.PhysicalResourceId!;
+    const meta = await this.inventoryFor(event.ResourceProperties.TableName).getMeta(fleetId);
+    // A delete's meta item is gone once another poll of it finished: draining again is harmless.
+    if (progress.op === 'delete' && !meta) return undefined;
+    return owns(meta, { generation: progress.generation, requestId: event.RequestId }) ? undefined : supersededBy(meta);
+  }
+
+  protected async onDelete(event: Event): Promise<OnEventResponse<FleetProgress>> {
     const physicalId = event.PhysicalResourceId!;
     // An id CloudFormation generated: our Create never answered (cancelled), but may have launched.
     const fleetId = physicalId.startsWith('fleet-') ? physicalId : this.fleetIdOf(event);
     const inventory = this.inventoryFor(event.ResourceProperties.TableName);
     const fence = await this.openGeneration(inventory, fleetId, event.RequestId);
-    log('fleet delete', { fleetId, generation: fence?.generation, generatedId: physicalId !== fleetId });
+    log('fleet delete', { fleetId, generation: fence.generation, generatedId: physicalId !== fleetId });
     const deadline = this.clock.now() + this.deleteTimeoutMs(event.ResourceProperties);
-    return { PhysicalResourceId: physicalId, Progress: { op: 'delete', deadline, fleetId, generation: fence?.generation ?? 0 } };
+    return { PhysicalResourceId: physicalId, Progress: { op: 'delete', deadline, fleetId, generation: fence.generation } };
   }
 
-  protected async onUpdate(event: Event): Promise<OnEventResponse> {
+  protected async onUpdate(event: Event): Promise<OnEventResponse<FleetProgress>> {
     return this.onCreate(event);
   }
 
   /** Create and Update open a new generation: the target configuration isComplete reconciles to. */
-  protected async onCreate(event: Event): Promise<OnEventResponse> {
+  protected async onCreate(event: Event): Promise<OnEventResponse<FleetProgress>> {
     const props = event.ResourceProperties;
     fleetSettings(props); // a malformed property fails here, before anything is written
     const fleetId = event.RequestType === 'Create' ? this.fleetIdOf(event) : event.PhysicalResourceId!;
@@ -187,16 +188,16 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
   // ----------------------------------------------------------------------------------------------
   // Create / Update
 
-  private async reconcileStep(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+  private async reconcileStep(event: CompleteEvent, progress: ReconcileProgress): Promise<IsCompleteResponse> {
     const props = event.ResourceProperties;
-    const version = progress.version as string;
+    const version = progress.version;
     const target: Target = {
       fleetId: event.PhysicalResourceId!,
       props,
       settings: fleetSettings(props),
       version,
       hash: configHash(props, version),
-      generation: progress.generation as number,
+      generation: progress.generation,
       requestId: event.RequestId,
     };
     const inventory = this.inventoryFor(props.TableName);
@@ -227,11 +228,10 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
     }
   }
 
-  /** A newer request owns the fleet: this poll acts on nothing. */
+  /** A newer request took the fleet during this step: it stops without acting further. */
   private superseded(target: Fence & { fleetId: string }, meta: MetaRecord | undefined): never {
-    log('poll of a superseded request: stopping without acting', { fleetId: target.fleetId, generation: target.generation, current: meta?.generation });
-    throw new ProvisioningError(`MicroVmFleet ${target.fleetId}: this request (generation ${target.generation}) was superseded by ` +
-      `${meta ? `generation ${meta.generation}` : 'a delete'}; its waiter stopped without acting.`);
+    log('stale waiter: a later request owns the resource, stopping without acting', { fleetId: target.fleetId, generation: target.generation, current: meta?.generation });
+    throw new ProvisioningError(`request ${target.requestId} was superseded (${supersededBy(meta)}): stopped without acting.`);
   }
 
   /** One round: observe, plan, act. */
@@ -352,7 +352,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
     const input = { ...launchInput(props, target.version), runHookPayload: await this.payload(props, event.RequestId) };
     const results = await this.runBatch(inventory, fresh, fresh.map((r) => ({ clientToken: r.clientToken, input })), stepEnd, launcher, true, target);
     const launchedBefore = records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING').length;
-    const quota = results.find((r) => r.error && isQuotaExceeded(r.error));
+    const quota = results.find((r) => r.error && classifyError(r.error) === 'quota');
     if (quota) {
       // Learn how many instances the account's memory quota lets this fleet hold; the planner
       // launches no more than that, and replaces terminate-first when it must.
@@ -364,7 +364,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
       const replaceable = records.some((r) => r.configHash !== target.hash && r.phase === 'LAUNCHED' && r.state !== 'TERMINATING');
       if (!replaceable) throw await this.quotaError(quota.error, target, launchedBefore + results.filter((r) => r.microvmId).length);
     }
-    const refused = results.find((r) => r.definitelyNotLaunched && !(r.error && isQuotaExceeded(r.error)));
+    const refused = results.find((r) => r.definitelyNotLaunched && classifyError(r.error) !== 'quota');
     if (refused) {
       throw new ProvisioningError(`RunMicrovm refused to launch a MicroVM of ${props.ImageArn} version ${target.version}: ${describeError(refused.error)}. ` +
         'Check that the version is ACTIVE and SUCCESSFUL, that the connectors are ACTIVE, and the fleet\'s settings.');
@@ -463,7 +463,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
     if (requests.length) {
       log('re-issuing recorded launch tokens', { count: requests.length });
       const results = await this.runBatch(inventory, launching, requests, stepEnd, launcher, false);
-      const conflict = results.find((r) => r.error && isConflict(r.error));
+      const conflict = results.find((r) => r.error && classifyError(r.error) === 'conflict');
       if (conflict) {
         throw new ProvisioningError(`re-issuing a recorded launch token was refused because the token was already used with other parameters (${describeError(conflict.error)}): ` +
           'the /run payload secret probably changed between a launch and its retry, so that MicroVM cannot be identified. ' +
@@ -480,13 +480,19 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
   private async observeStates(inventory: Inventory, records: SlotRecord[], fleetId: string): Promise<SlotRecord[]> {
     const launched = records.filter((r) => r.phase === 'LAUNCHED');
     if (!launched.length) return records;
-    const { vms } = await observe(this.client, launched.map((r) => ({ imageArn: r.imageArn, imageVersion: r.imageVersion })));
+    const vms = new Map<string, string>();
+    const groups = new Map(launched.map((r) => [`${r.imageArn}\u0000${r.imageVersion}`, r]));
+    for (const g of groups.values()) {
+      for (const vm of await listMicrovms(this.client, { imageArn: g.imageArn, imageVersion: g.imageVersion, liveOnly: false })) {
+        if (vm.microvmId && vm.state) vms.set(vm.microvmId, vm.state);
+      }
+    }
     const now = this.clock.now();
     const changed: SlotRecord[] = [];
     const out = records.map((r) => {
       if (r.phase !== 'LAUNCHED') return r;
       const seen = vms.get(r.microvmId!);
-      const state = seen?.state ?? (now - (r.launchedAt ?? r.recordedAt) < LIST_GRACE_MS ? r.state ?? 'PENDING' : 'GONE');
+      const state = seen ?? (now - (r.launchedAt ?? r.recordedAt) < LIST_GRACE_MS ? r.state ?? 'PENDING' : 'GONE');
       if (state === r.state) return r;
       const next = { ...r, state };
       changed.push(next);
@@ -499,9 +505,9 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
 
   /** TerminateMicrovm at the service's pace; returns the records whose instances are stopping or gone. */
   private async terminate(records: SlotRecord[], stepEnd: number): Promise<SlotRecord[]> {
-    return this.transition(records, TERMINATE_RATE, stepEnd, (id) => new TerminateMicrovmCommand({ microvmIdentifier: id }), (err) =>
-      // Already gone, or already TERMINATED (the service answers 400 to mutations of a terminated VM).
-      isNotFound(err) || /terminat/i.test(errorMessage(err)));
+    // Already gone, or already TERMINATED: nothing more to do for it.
+    return this.transition(records, TERMINATE_RATE, stepEnd, (id) => new TerminateMicrovmCommand({ microvmIdentifier: id }),
+      (err) => classifyError(err) === 'notFound');
   }
 
   /**
@@ -521,7 +527,8 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
           done.push(r);
           return;
         }
-        if (isNotFound(err) || isConflict(err)) return; // gone, or no longer in that state: observed again
+        // Gone, or no longer in that state: observed again in the next round.
+        if (['notFound', 'conflict', 'busy'].includes(classifyError(err))) return;
         throw err;
       }
       done.push(r);
@@ -532,10 +539,10 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
   // ----------------------------------------------------------------------------------------------
   // Delete (and the clean-up of a failed Create)
 
-  private async deleteStep(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+  private async deleteStep(event: CompleteEvent, progress: DeleteProgress): Promise<IsCompleteResponse> {
     const inventory = this.inventoryFor(event.ResourceProperties.TableName);
-    const fleetId = (progress.fleetId as string | undefined) ?? event.PhysicalResourceId!;
-    const fence: Fence = { generation: progress.generation as number, requestId: event.RequestId };
+    const fleetId = progress.fleetId;
+    const fence: Fence = { generation: progress.generation, requestId: event.RequestId };
     const stepEnd = this.clock.now() + this.stepBudgetMs;
     for (;;) {
       const meta = await inventory.getMeta(fleetId);
@@ -642,7 +649,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
 }
 
 /** Runs `fn` over `items` at the bucket's pace, up to 8 at once, sending nothing after `until`. */
-async function paced<T>(items: T[], bucket: TokenBucket, clock: LauncherClock, until: number,
+async function paced<T>(items: T[], bucket: TokenBucket, clock: Clock, until: number,
   fn: (item: T) => Promise<void>, concurrency = 8): Promise<void> {
   let next = 0;
   const worker = async () => {
@@ -655,6 +662,10 @@ async function paced<T>(items: T[], bucket: TokenBucket, clock: LauncherClock, u
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
+
+function supersededBy(meta: MetaRecord | undefined): string {
+  return meta ? `generation ${meta.generation} of request ${meta.requestId} owns the fleet` : 'the fleet was deleted';
 }
 
 function asProvisioningError(err: unknown): Error {

@@ -8,6 +8,8 @@ import {
   QueryCommand,
   WriteRequest,
 } from '@aws-sdk/client-dynamodb';
+import { systemClock } from '../shared/clock';
+import type { Clock } from '../shared/clock';
 import { backoffDelay } from '../shared/retry';
 
 /**
@@ -97,7 +99,7 @@ export class DynamoInventory implements Inventory {
   constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
-    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+    private readonly clock: Clock = systemClock,
   ) {}
 
   public async listSlots(fleetId: string): Promise<SlotRecord[]> {
@@ -162,7 +164,7 @@ export class DynamoInventory implements Inventory {
       let pending = requests.slice(i, i + BATCH);
       for (let attempt = 0; pending.length; attempt++) {
         if (attempt >= 10) throw new Error(`DynamoDB left ${pending.length} write(s) unprocessed on table ${this.tableName} after 10 attempts`);
-        if (attempt > 0) await this.sleep(backoffDelay(attempt, { baseDelayMs: 200, maxDelayMs: 5_000 }));
+        if (attempt > 0) await this.clock.sleep(backoffDelay(attempt, { baseDelayMs: 200, maxDelayMs: 5_000 }));
         const r = await this.client.send(new BatchWriteItemCommand({ RequestItems: { [this.tableName]: pending } }));
         pending = r.UnprocessedItems?.[this.tableName] ?? [];
       }
