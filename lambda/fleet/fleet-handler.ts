@@ -36,8 +36,6 @@ const LIST_GRACE_MS = 60_000;
 const DEFAULT_STEP_BUDGET_MS = 100_000;
 /** Within a step, readiness is observed again this often while the fleet waits for instances. */
 const ROUND_MS = 1_500;
-/** Launches sent per round: this many seconds of the launch rate, then the fleet is observed again. */
-const LAUNCH_CHUNK_SECONDS = 3;
 /** The service's TerminateMicrovm rate is 10/s, SuspendMicrovm 2/s, ResumeMicrovm 5/s. */
 const TERMINATE_RATE = 10;
 const SUSPEND_RATE = 2;
@@ -68,12 +66,43 @@ interface Target extends Fence {
   readonly hash: string;
 }
 
-/** What one round of a step did. */
-interface Round {
-  /** Set when the step answers now. */
-  readonly response?: IsCompleteResponse;
-  /** Launches were sent (they took their own, paced, time): observe again at once. */
-  readonly acted: boolean;
+/**
+ * Calls a step runs in the background while its rounds keep observing, and the slots they are
+ * for: a round never sends a second call for a slot whose call is in flight.
+ */
+class Background {
+  public readonly launching = new Set<string>();
+  public readonly terminating = new Set<string>();
+  public readonly suspending = new Set<string>();
+  public readonly resuming = new Set<string>();
+  private readonly running = new Set<Promise<void>>();
+  private failure?: { readonly err: unknown };
+
+  public run(work: () => Promise<void>): void {
+    const p: Promise<void> = work()
+      .catch((err) => { this.failure ??= { err }; })
+      .finally(() => { this.running.delete(p); });
+    this.running.add(p);
+  }
+
+  /** Throws the first failure of the background work. */
+  public check(): void {
+    if (this.failure) throw this.failure.err;
+  }
+
+  /** Waits for everything in flight (nothing new is sent after the step's end). */
+  public async settle(): Promise<void> {
+    while (this.running.size) await Promise.all([...this.running]);
+  }
+}
+
+/** What one isComplete step shares across its rounds: one pace per operation. */
+interface StepWork {
+  readonly background: Background;
+  readonly launcher: Launcher;
+  readonly buckets: { readonly terminate: TokenBucket; readonly suspend: TokenBucket; readonly resume: TokenBucket };
+  /** Epoch ms after which nothing new is sent. */
+  readonly stepEnd: number;
 }
 
 /**
@@ -202,19 +231,40 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     };
     const inventory = this.inventoryFor(props.TableName);
     const stepEnd = this.clock.now() + this.stepBudgetMs;
-    const launcher = new Launcher(this.runClient, { rate: target.settings.launchRate, clock: this.clock, random: this.random });
+    const work: StepWork = {
+      background: new Background(),
+      launcher: new Launcher(this.runClient, { rate: target.settings.launchRate, clock: this.clock, random: this.random }),
+      buckets: {
+        terminate: new TokenBucket(TERMINATE_RATE, 1, this.clock),
+        suspend: new TokenBucket(SUSPEND_RATE, 1, this.clock),
+        resume: new TokenBucket(RESUME_RATE, 1, this.clock),
+      },
+      stepEnd,
+    };
     for (;;) {
       const meta = await inventory.getMeta(target.fleetId);
-      if (!owns(meta, target)) return this.superseded(target, meta);
-      if (event.RequestType === 'Create' && meta!.failure) return this.cleanUpFailedCreate(event, target, inventory, meta!, stepEnd);
-      let round: Round;
+      if (!owns(meta, target)) {
+        await work.background.settle();
+        return this.superseded(target, meta);
+      }
+      if (event.RequestType === 'Create' && meta!.failure) {
+        await work.background.settle();
+        return this.cleanUpFailedCreate(event, target, inventory, meta!, stepEnd);
+      }
       try {
+        work.background.check();
         if (this.clock.now() > progress.deadline) {
           throw new ProvisioningError(`MicroVmFleet ${target.fleetId} did not converge in time: ${await this.summary(inventory, target)}. ` +
             'Raise `timeout`, lower `desiredCount`, or raise `launchRate` (and the RunMicrovm rate quota).');
         }
-        round = await this.reconcileRound(event, target, inventory, meta!, launcher, stepEnd);
+        const response = await this.reconcileRound(event, target, inventory, meta!, work);
+        if (response || this.clock.now() + ROUND_MS >= stepEnd) {
+          await work.background.settle();
+          work.background.check();
+          return response ?? { IsComplete: false };
+        }
       } catch (err) {
+        await work.background.settle();
         if (event.RequestType !== 'Create') throw asProvisioningError(err);
         // Clean up before reporting: the rollback's Delete then finds nothing left.
         const failure = asProvisioningError(err).message;
@@ -222,9 +272,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
         if (!await inventory.putMetaIf({ ...meta!, failure }, target)) return this.superseded(target, await inventory.getMeta(target.fleetId));
         continue;
       }
-      if (round.response) return round.response;
-      if (this.clock.now() + ROUND_MS >= stepEnd) return { IsComplete: false };
-      if (!round.acted) await this.clock.sleep(ROUND_MS);
+      await this.clock.sleep(ROUND_MS);
     }
   }
 
@@ -234,17 +282,25 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     throw new ProvisioningError(`request ${target.requestId} was superseded (${supersededBy(meta)}): stopped without acting.`);
   }
 
-  /** One round: observe, plan, act. */
+  /**
+   * One round: observe, plan, act. Launches, terminations, suspends and resumes run in the
+   * background at their own pace while the following rounds keep observing; a round never sends
+   * twice for a slot whose call is still in flight. Answers only when the fleet has converged.
+   */
   private async reconcileRound(event: CompleteEvent, target: Target, inventory: Inventory, meta: MetaRecord,
-    launcher: Launcher, stepEnd: number): Promise<Round> {
+    work: StepWork): Promise<IsCompleteResponse | undefined> {
     const fleetId = target.fleetId;
+    const busy = work.background;
     let records = await inventory.listSlots(fleetId);
     // Launches whose outcome is unknown (a crash, or retries exhausted): re-issue the recorded tokens.
-    records = await this.resolveLaunching(event, inventory, records, stepEnd, launcher);
+    records = await this.resolveLaunching(event, inventory, records, work.stepEnd, work.launcher, busy.launching);
     records = await this.observeStates(inventory, records, fleetId);
+    // What this step already asked for counts as done for the plan.
+    const planned = records.map((r) => (busy.terminating.has(r.sk) ? { ...r, state: 'TERMINATING' }
+      : busy.suspending.has(r.sk) && r.state === 'RUNNING' ? { ...r, state: 'SUSPENDING' } : r));
 
     const p = plan({
-      slots: records,
+      slots: planned,
       target: {
         generation: target.generation,
         configHash: target.hash,
@@ -264,46 +320,55 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     if (p.converged) {
       const current = records.filter((r) => r.configHash === target.hash && !p.drop.includes(r.sk));
       log('fleet converged', { fleetId, instances: current.length });
-      return { response: { IsComplete: true, Data: this.attributes(target, current) }, acted: true };
+      return { IsComplete: true, Data: this.attributes(target, current) };
     }
     if (p.quotaBlocked) {
       throw await this.quotaError(undefined, target, records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING').length);
     }
-    await this.act(p, records, inventory, fleetId, stepEnd);
-    const chunk = Math.max(1, Math.ceil(target.settings.launchRate * LAUNCH_CHUNK_SECONDS));
-    const launches = Math.min(p.launches, chunk);
-    if (launches > 0 && this.clock.now() < stepEnd) {
-      await this.launchNew(event, target, inventory, records, launches, stepEnd, launcher);
-      return { acted: true };
+    this.act(p, records, inventory, fleetId, work);
+    if (p.launches > 0 && this.clock.now() < work.stepEnd) {
+      // Recorded now (the next round counts them in flight); sent in the background.
+      const fresh = await this.recordLaunches(event, target, inventory, records, p.launches);
+      for (const r of fresh) busy.launching.add(r.clientToken);
+      busy.run(() => this.sendLaunches(event, target, inventory, records, fresh, work)
+        .finally(() => fresh.forEach((r) => busy.launching.delete(r.clientToken))));
     }
     log('waiting for instances', { fleetId, ...p.counts, desired: target.settings.desired });
-    return { acted: false };
+    return undefined;
   }
 
-  /** Terminations, suspends and resumes of a plan, each at the service's pace. */
-  private async act(p: Plan, records: SlotRecord[], inventory: Inventory, fleetId: string, stepEnd: number): Promise<void> {
+  /** Starts the terminations, suspends and resumes of a plan in the background, each at the service's pace. */
+  private act(p: Plan, records: SlotRecord[], inventory: Inventory, fleetId: string, work: StepWork): void {
+    const busy = work.background;
     const bySk = new Map(records.map((r) => [r.sk, r]));
-    const pick = (sks: readonly string[]) => sks.map((sk) => bySk.get(sk)!).filter((r) => r.phase === 'LAUNCHED');
-    const terminate = pick(p.terminate);
-    const suspend = pick(p.suspend);
-    const resume = pick(p.resume);
-    const updated: SlotRecord[] = [];
-    if (terminate.length) {
-      log('terminating', { fleetId, count: terminate.length });
-      // Kept on record as TERMINATING (they still hold memory) until observed stopped.
-      updated.push(...(await this.terminate(terminate, stepEnd)).map((r) => ({ ...r, state: 'TERMINATING' })));
-    }
-    if (suspend.length) {
-      log('suspending (warm pool)', { fleetId, count: suspend.length });
-      updated.push(...(await this.transition(suspend, SUSPEND_RATE, stepEnd, (id) => new SuspendMicrovmCommand({ microvmIdentifier: id })))
-        .map((r) => ({ ...r, state: 'SUSPENDING' })));
-    }
-    if (resume.length) {
-      log('resuming (warm pool off)', { fleetId, count: resume.length });
-      // Stays SUSPENDED on record until observed RUNNING (the resume hook runs first).
-      await this.transition(resume, RESUME_RATE, stepEnd, (id) => new ResumeMicrovmCommand({ microvmIdentifier: id }));
-    }
-    if (updated.length) await inventory.putSlots(updated);
+    const pick = (sks: readonly string[], inFlight: Set<string>) => sks.map((sk) => bySk.get(sk)!)
+      .filter((r) => r.phase === 'LAUNCHED' && !inFlight.has(r.sk));
+    const start = (what: string, recs: SlotRecord[], inFlight: Set<string>, call: () => Promise<SlotRecord[]>) => {
+      if (!recs.length) return;
+      log(what, { fleetId, count: recs.length });
+      recs.forEach((r) => inFlight.add(r.sk));
+      busy.run(async () => {
+        try {
+          const done = await call();
+          if (done.length) await inventory.putSlots(done);
+        } finally {
+          recs.forEach((r) => inFlight.delete(r.sk));
+        }
+      });
+    };
+    const terminate = pick(p.terminate, busy.terminating);
+    // Kept on record as TERMINATING (they still hold memory) until observed stopped.
+    start('terminating', terminate, busy.terminating, async () => (await this.terminate(terminate, work.buckets.terminate, work.stepEnd))
+      .map((r) => ({ ...r, state: 'TERMINATING' })));
+    const suspend = pick(p.suspend, busy.suspending);
+    start('suspending (warm pool)', suspend, busy.suspending, async () => (await this.transition(suspend, work.buckets.suspend, work.stepEnd,
+      (id) => new SuspendMicrovmCommand({ microvmIdentifier: id }))).map((r) => ({ ...r, state: 'SUSPENDING' })));
+    const resume = pick(p.resume, busy.resuming);
+    // Stays SUSPENDED on record until observed RUNNING (the resume hook runs first).
+    start('resuming (warm pool off)', resume, busy.resuming, async () => {
+      await this.transition(resume, work.buckets.resume, work.stepEnd, (id) => new ResumeMicrovmCommand({ microvmIdentifier: id }));
+      return [];
+    });
   }
 
   private async cleanUpFailedCreate(event: CompleteEvent, target: Target, inventory: Inventory, meta: MetaRecord,
@@ -314,8 +379,9 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     throw new ProvisioningError(`${meta.failure} Every MicroVM this deploy launched was terminated${terminated ? ` (${terminated} in the last step)` : ''}; the inventory is empty.`);
   }
 
-  private async launchNew(event: CompleteEvent, target: Target, inventory: Inventory, records: SlotRecord[], count: number,
-    stepEnd: number, launcher: Launcher): Promise<void> {
+  /** Reserves slots under the fence and records them LAUNCHING, BEFORE any RunMicrovm. */
+  private async recordLaunches(event: CompleteEvent, target: Target, inventory: Inventory, records: SlotRecord[],
+    count: number): Promise<SlotRecord[]> {
     const props = target.props;
     // Reserve the slot numbers under the fence: a slot (and so a token) is never used twice.
     const meta = await inventory.getMeta(target.fleetId);
@@ -340,27 +406,35 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
         recordedAt: now,
       });
     }
-    // Recorded BEFORE RunMicrovm, then the fence is read again: a Delete that took the fleet in
-    // between finds these records and resolves them itself; nothing is sent from here.
     await inventory.putSlots(fresh);
+    return fresh;
+  }
+
+  /**
+   * Sends recorded launches. The fence is read again first: a Delete that took the fleet in between
+   * finds these records and resolves them itself; nothing is sent from here.
+   */
+  private async sendLaunches(event: CompleteEvent, target: Target, inventory: Inventory, records: SlotRecord[], fresh: SlotRecord[],
+    work: StepWork): Promise<void> {
+    const props = target.props;
     const after = await inventory.getMeta(target.fleetId);
     if (!owns(after, target)) {
       await inventory.deleteSlots(target.fleetId, fresh.map((r) => r.sk));
       this.superseded(target, after);
     }
-    log('launching', { fleetId: target.fleetId, count, generation: target.generation });
+    log('launching', { fleetId: target.fleetId, count: fresh.length, generation: target.generation });
     const input = { ...launchInput(props, target.version), runHookPayload: await this.payload(props, event.RequestId) };
-    const results = await this.runBatch(inventory, fresh, fresh.map((r) => ({ clientToken: r.clientToken, input })), stepEnd, launcher, true, target);
+    const requests = fresh.map((r) => ({ clientToken: r.clientToken, input }));
+    const results = await this.runBatch(inventory, fresh, requests, work.stepEnd, work.launcher, true, target);
     const launchedBefore = records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING').length;
     const quota = results.find((r) => r.error && classifyError(r.error) === 'quota');
     if (quota) {
       // Learn how many instances the account's memory quota lets this fleet hold; the planner
       // launches no more than that, and replaces terminate-first when it must.
-      const held = records.filter((r) => !['TERMINATING', 'TERMINATED', 'GONE'].includes(r.state ?? '')).length;
-      const capacity = held + results.filter((r) => r.microvmId).length;
-      log('RunMicrovm refused by the memory quota: fleet capacity learned', { fleetId: target.fleetId, capacity });
+      const held = (await inventory.listSlots(target.fleetId)).filter((r) => r.phase === 'LAUNCHED' && !['TERMINATING', 'TERMINATED', 'GONE'].includes(r.state ?? '')).length;
+      log('RunMicrovm refused by the memory quota: fleet capacity learned', { fleetId: target.fleetId, capacity: held });
       const m = await inventory.getMeta(target.fleetId);
-      if (owns(m, target)) await inventory.putMetaIf({ ...m!, capacity }, target);
+      if (owns(m, target)) await inventory.putMetaIf({ ...m!, capacity: held }, target);
       const replaceable = records.some((r) => r.configHash !== target.hash && r.phase === 'LAUNCHED' && r.state !== 'TERMINATING');
       if (!replaceable) throw await this.quotaError(quota.error, target, launchedBefore + results.filter((r) => r.microvmId).length);
     }
@@ -439,8 +513,8 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
 
   /** Re-issues the recorded tokens of LAUNCHING records, with the configuration they were recorded with. */
   private async resolveLaunching(event: CompleteEvent, inventory: Inventory, records: SlotRecord[], stepEnd: number,
-    launcher: Launcher): Promise<SlotRecord[]> {
-    const launching = records.filter((r) => r.phase === 'LAUNCHING');
+    launcher: Launcher, inFlight: ReadonlySet<string> = new Set()): Promise<SlotRecord[]> {
+    const launching = records.filter((r) => r.phase === 'LAUNCHING' && !inFlight.has(r.clientToken));
     if (!launching.length) return records;
     const fleetId = launching[0].pk;
     const candidates = [event.ResourceProperties, event.OldResourceProperties].filter((p): p is FleetProps => !!p);
@@ -504,9 +578,9 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
   }
 
   /** TerminateMicrovm at the service's pace; returns the records whose instances are stopping or gone. */
-  private async terminate(records: SlotRecord[], stepEnd: number): Promise<SlotRecord[]> {
+  private async terminate(records: SlotRecord[], bucket: TokenBucket, stepEnd: number): Promise<SlotRecord[]> {
     // Already gone, or already TERMINATED: nothing more to do for it.
-    return this.transition(records, TERMINATE_RATE, stepEnd, (id) => new TerminateMicrovmCommand({ microvmIdentifier: id }),
+    return this.transition(records, bucket, stepEnd, (id) => new TerminateMicrovmCommand({ microvmIdentifier: id }),
       (err) => classifyError(err) === 'notFound');
   }
 
@@ -515,9 +589,8 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
    * was accepted (or whose refusal `settled` says needs nothing more). An instance gone or in
    * another state is observed again in the next round.
    */
-  private async transition(records: SlotRecord[], rate: number, until: number, command: (microvmId: string) => any,
+  private async transition(records: SlotRecord[], bucket: TokenBucket, until: number, command: (microvmId: string) => any,
     settled: (err: unknown) => boolean = () => false): Promise<SlotRecord[]> {
-    const bucket = new TokenBucket(rate, 1, this.clock);
     const done: SlotRecord[] = [];
     await paced(records, bucket, this.clock, until, async (r) => {
       try {
@@ -582,7 +655,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     let terminated = 0;
     if (running.length) {
       log('terminating', { fleetId, count: running.length });
-      const done = await this.terminate(running, stepEnd);
+      const done = await this.terminate(running, new TokenBucket(TERMINATE_RATE, 1, this.clock), stepEnd);
       terminated = done.length;
       if (done.length) await inventory.putSlots(done.map((r) => ({ ...r, state: 'TERMINATING' })));
     }
