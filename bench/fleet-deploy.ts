@@ -120,7 +120,7 @@ class Account {
         if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 429) this.throttled++;
         throw err;
       }
-    }, { step: 'deserialize', name: 'countThrottled' });
+    }, { step: 'finalizeRequest', priority: 'low', name: 'countThrottled' });
     return c;
   }
 

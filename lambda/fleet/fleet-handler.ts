@@ -1,4 +1,5 @@
 import {
+  GetMicrovmCommand,
   GetMicrovmImageCommand,
   GetMicrovmImageVersionCommand,
   ResumeMicrovmCommand,
@@ -36,6 +37,12 @@ const LIST_GRACE_MS = 60_000;
 const DEFAULT_STEP_BUDGET_MS = 100_000;
 /** Within a step, readiness is observed again this often while the fleet waits for instances. */
 const ROUND_MS = 1_500;
+/** Within a step, every instance is observed at least this often (the rest of the rounds observe only the changing ones). */
+const FULL_OBSERVE_MS = 30_000;
+/** Up to this many changing instances are observed with GetMicrovm each; more, with ListMicrovms pages. */
+const MAX_GETS_PER_ROUND = 100;
+/** GetMicrovm calls per second (the service's limit is 100/s, shared with the apps' reads). */
+const GET_RATE = 50;
 /** The service's TerminateMicrovm rate is 10/s, SuspendMicrovm 2/s, ResumeMicrovm 5/s. */
 const TERMINATE_RATE = 10;
 const SUSPEND_RATE = 2;
@@ -103,7 +110,14 @@ interface StepWork {
   readonly buckets: { readonly terminate: TokenBucket; readonly suspend: TokenBucket; readonly resume: TokenBucket };
   /** Epoch ms after which nothing new is sent. */
   readonly stepEnd: number;
+  /** When every instance was last observed (epoch ms; 0: not yet in this step). */
+  observedAllAt: number;
 }
+
+/** Which instances a round observes: all of them, or only those whose state is about to change. */
+type ObserveScope = 'all' | 'changing';
+/** States an instance stays in until something acts on it (or its idle policy or cap does). */
+const SETTLED_STATES: ReadonlySet<string> = new Set(['RUNNING', 'SUSPENDED']);
 
 /**
  * Custom::LambdaMicroVmFleet: N MicroVMs from one image version, driven by an inventory (a DynamoDB
@@ -240,6 +254,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
         resume: new TokenBucket(RESUME_RATE, 1, this.clock),
       },
       stepEnd,
+      observedAllAt: 0,
     };
     for (;;) {
       const meta = await inventory.getMeta(target.fleetId);
@@ -294,7 +309,9 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     let records = await inventory.listSlots(fleetId);
     // Launches whose outcome is unknown (a crash, or retries exhausted): re-issue the recorded tokens.
     records = await this.resolveLaunching(event, inventory, records, work.stepEnd, work.launcher, busy.launching);
-    records = await this.observeStates(inventory, records, fleetId);
+    const full = this.clock.now() - work.observedAllAt >= FULL_OBSERVE_MS;
+    records = await this.observeStates(inventory, records, full ? 'all' : 'changing');
+    if (full) work.observedAllAt = this.clock.now();
     // What this step already asked for counts as done for the plan.
     const planned = records.map((r) => (busy.terminating.has(r.sk) ? { ...r, state: 'TERMINATING' }
       : busy.suspending.has(r.sk) && r.state === 'RUNNING' ? { ...r, state: 'SUSPENDING' } : r));
@@ -548,23 +565,40 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
   }
 
   /**
-   * One ListMicrovms pass per (image, version): records the states seen; an instance no longer
-   * listed past the grace period is GONE (the planner drops and replaces it).
+   * Observes the instances and records the states seen; an instance no longer listed past the grace
+   * period is GONE (the planner drops and replaces it). Every instance is observed when `watch` says
+   * so (at most every 30 s within a step, and always on a delete), by ListMicrovms pages per (image,
+   * version); in between, only the instances whose state is about to change (PENDING, SUSPENDING,
+   * TERMINATING, ...), by GetMicrovm each when they are few, so that a large fleet's settled
+   * instances are not listed again every round.
    */
-  private async observeStates(inventory: Inventory, records: SlotRecord[], fleetId: string): Promise<SlotRecord[]> {
+  private async observeStates(inventory: Inventory, records: SlotRecord[], watch: ObserveScope = 'all'): Promise<SlotRecord[]> {
     const launched = records.filter((r) => r.phase === 'LAUNCHED');
-    if (!launched.length) return records;
+    const watched = watch === 'all' ? launched : launched.filter((r) => !SETTLED_STATES.has(r.state ?? ''));
+    if (!watched.length) return records;
     const vms = new Map<string, string>();
-    const groups = new Map(launched.map((r) => [`${r.imageArn}\u0000${r.imageVersion}`, r]));
-    for (const g of groups.values()) {
-      for (const vm of await listMicrovms(this.client, { imageArn: g.imageArn, imageVersion: g.imageVersion, liveOnly: false })) {
-        if (vm.microvmId && vm.state) vms.set(vm.microvmId, vm.state);
+    if (watch === 'changing' && watched.length <= MAX_GETS_PER_ROUND) {
+      await paced(watched, new TokenBucket(GET_RATE, GET_RATE, this.clock), this.clock, Infinity, async (r) => {
+        try {
+          const vm = await this.client.send(new GetMicrovmCommand({ microvmIdentifier: r.microvmId! }));
+          if (vm.state) vms.set(r.microvmId!, vm.state);
+        } catch (err) {
+          if (classifyError(err) !== 'notFound') throw err;
+        }
+      }, 16);
+    } else {
+      const groups = new Map(watched.map((r) => [`${r.imageArn}\u0000${r.imageVersion}`, r]));
+      for (const g of groups.values()) {
+        for (const vm of await listMicrovms(this.client, { imageArn: g.imageArn, imageVersion: g.imageVersion, liveOnly: false })) {
+          if (vm.microvmId && vm.state) vms.set(vm.microvmId, vm.state);
+        }
       }
     }
     const now = this.clock.now();
+    const watchedSks = new Set(watched.map((r) => r.sk));
     const changed: SlotRecord[] = [];
     const out = records.map((r) => {
-      if (r.phase !== 'LAUNCHED') return r;
+      if (!watchedSks.has(r.sk)) return r;
       const seen = vms.get(r.microvmId!);
       const state = seen ?? (now - (r.launchedAt ?? r.recordedAt) < LIST_GRACE_MS ? r.state ?? 'PENDING' : 'GONE');
       if (state === r.state) return r;
@@ -573,7 +607,6 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
       return next;
     });
     if (changed.length) await inventory.putSlots(changed.filter((r) => r.state !== 'GONE' && r.state !== 'TERMINATED'));
-    if (!vms.size && launched.length) log('no instance of this fleet is listed yet', { fleetId });
     return out;
   }
 
@@ -648,7 +681,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
       const launcher = new Launcher(this.runClient, { rate: rate > 0 ? rate : 1, clock: this.clock, random: this.random });
       records = await this.resolveLaunching(event, inventory, records, stepEnd, launcher);
     }
-    records = await this.observeStates(inventory, records, fleetId);
+    records = await this.observeStates(inventory, records);
     const stopped = records.filter((r) => r.state === 'TERMINATED' || r.state === 'GONE');
     if (stopped.length) await inventory.deleteSlots(fleetId, stopped.map((r) => r.sk));
     const running = records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING' && !stopped.includes(r));
