@@ -3,7 +3,7 @@
  * driver with the Provider framework's 15-second waiter, against the emulator with its default rate
  * limits (RunMicrovm 5/s, TerminateMicrovm 10/s) and state delays, on the emulator's clock.
  *
- * Run: npx tsx bench/fleet-deploy.ts [--speed 10] [--baseline-speed 20] [--only new,baseline,naive]
+ * Run: npx tsx bench/fleet-deploy.ts [--speed 5] [--baseline-speed 20] [--only new,baseline,naive]
  *
  * Three launchers, side by side in one table:
  * - new: this tree's handler (lambda/fleet);
@@ -40,7 +40,7 @@ function arg(name: string, dflt: string): string {
   return i >= 0 ? process.argv[i + 1] : dflt;
 }
 
-type Variant = 'new' | 'baseline' | 'naive';
+type Variant = 'new' | 'new, adaptive' | 'baseline' | 'naive';
 
 interface Row {
   readonly variant: Variant;
@@ -64,7 +64,7 @@ interface Handler {
 }
 
 /** Loads FleetHandler and MemoryInventory from this tree or from the baseline commit. */
-async function handlerModule(variant: 'new' | 'baseline'): Promise<{ FleetHandler: any; MemoryInventory: any }> {
+async function handlerModule(variant: Variant): Promise<{ FleetHandler: any; MemoryInventory: any }> {
   let root = path.join(__dirname, '..');
   if (variant === 'baseline') {
     root = path.join(__dirname, '..', 'node_modules', '.cache', `fleet-baseline-${BASELINE_COMMIT}`);
@@ -173,6 +173,8 @@ interface Fleet {
 }
 
 async function newFleet(variant: Variant, account: Account, name: string): Promise<Fleet> {
+  const adaptiveLaunchRate = variant === 'new, adaptive';
+  if (adaptiveLaunchRate) variant = 'new';
   if (variant === 'naive') {
     const naive = new NaiveHandler(account.client(), account.imageArn);
     const driver = new LifecycleDriver<FleetProps>({ handler: naive, resourceType: 'Custom::LambdaMicroVmFleet', logicalResourceId: name, wait: (ms) => account.clock.sleep(ms) });
@@ -180,7 +182,8 @@ async function newFleet(variant: Variant, account: Account, name: string): Promi
   }
   const mod = await handlerModule(variant);
   const inventory = new mod.MemoryInventory();
-  const handler = new mod.FleetHandler(account.client(8), () => inventory, { clock: account.clock, runClient: account.client(1) });
+  const options = { clock: account.clock, runClient: account.client(1), adaptiveLaunchRate };
+  const handler = new mod.FleetHandler(account.client(8), () => inventory, options);
   const driver = new LifecycleDriver<FleetProps>({ handler, resourceType: 'Custom::LambdaMicroVmFleet', logicalResourceId: name, wait: (ms) => account.clock.sleep(ms) });
   return {
     driver,
@@ -263,10 +266,10 @@ async function runVariant(variant: Variant, speed: number): Promise<Row[]> {
     log(await measure(account, variant, 'delete 1000', 1000, idealDelete(1000), async () => [await fleet.driver.delete()]));
     await account.emu.close();
   }
-  {
+  for (const v of variant === 'new' ? ['new', 'new, adaptive'] as const : [variant]) {
     const account = await Account.start(speed);
-    const fleets = await Promise.all(Array.from({ length: 10 }, (_, i) => newFleet(variant, account, `Fleet${i}`)));
-    log(await measure(account, variant, '10 fleets x 100 at once', 1000, idealCreate(1000),
+    const fleets = await Promise.all(Array.from({ length: 10 }, (_, i) => newFleet(v, account, `Fleet${i}`)));
+    log(await measure(account, v, '10 fleets x 100 at once', 1000, idealCreate(1000),
       () => Promise.all(fleets.map((f) => f.driver.create(fleetProps(account, { DesiredCount: '100' }))))));
     await account.emu.close();
   }
@@ -288,7 +291,7 @@ function table(rows: Row[]): void {
 }
 
 async function main(): Promise<void> {
-  const speed = Number(arg('speed', '10'));
+  const speed = Number(arg('speed', '5'));
   const baselineSpeed = Number(arg('baseline-speed', '20'));
   const only = arg('only', 'new,baseline,naive').split(',') as Variant[];
   process.env.MICROVMS_HANDLER_QUIET = '1';

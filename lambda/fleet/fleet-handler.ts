@@ -61,6 +61,8 @@ export interface FleetHandlerOptions {
   readonly secrets?: SecretsManagerClient;
   /** Work per isComplete call before it returns (in-flight calls finish after it). */
   readonly stepBudgetMs?: number;
+  /** RunMicrovm paced by adaptive backoff (see LauncherOptions.adaptive). @default false */
+  readonly adaptiveLaunchRate?: boolean;
   readonly random?: () => number;
 }
 
@@ -247,7 +249,9 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     const stepEnd = this.clock.now() + this.stepBudgetMs;
     const work: StepWork = {
       background: new Background(),
-      launcher: new Launcher(this.runClient, { rate: target.settings.launchRate, clock: this.clock, random: this.random }),
+      launcher: new Launcher(this.runClient, {
+        rate: target.settings.launchRate, clock: this.clock, random: this.random, adaptive: this.options.adaptiveLaunchRate,
+      }),
       buckets: {
         terminate: new TokenBucket(TERMINATE_RATE, 1, this.clock),
         suspend: new TokenBucket(SUSPEND_RATE, 1, this.clock),
