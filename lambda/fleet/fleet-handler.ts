@@ -11,7 +11,9 @@ import { configHash, FleetSettings, fleetSettings, launchInput } from './fleet-c
 import { Fence, Inventory, MetaRecord, owns, SlotRecord, slotKey } from './inventory';
 import { describeError, LaunchRequest, LaunchResult, Launcher, TokenBucket } from './launcher';
 import { plan, Plan } from './plan';
-import { FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps } from '../../src/private/wire';
+import {
+  FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, MAX_HANDLER_WAIT_SECONDS, MAX_RUN_HOOK_PAYLOAD_BYTES, SERVICE_DEFAULT_MEMORY_MIB,
+} from '../../src/private/wire';
 import type { Clock } from '../shared/clock';
 import { classifyError, errorMessage, errorName } from '../shared/errors';
 import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
@@ -47,11 +49,7 @@ const GET_RATE = 50;
 const TERMINATE_RATE = 10;
 const SUSPEND_RATE = 2;
 const RESUME_RATE = 5;
-const DEFAULT_MEMORY_MIB = 2048;
-const MAX_PAYLOAD_BYTES = 4096;
 const MAX_IDS_IN_MESSAGE = 10;
-/** A Delete whose properties carry no valid timeout stops trying after the provider's 55 minutes. */
-const DELETE_FALLBACK_TIMEOUT_MS = 55 * 60_000;
 
 export interface FleetHandlerOptions {
   /** Epoch ms and waiting; tests pass the emulator's manual clock. */
@@ -226,7 +224,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
       return this.timeoutMs(props);
     } catch (err) {
       log('delete: the properties carry no valid timeout; the provider\'s own limit applies', { error: errorName(err) });
-      return DELETE_FALLBACK_TIMEOUT_MS;
+      return MAX_HANDLER_WAIT_SECONDS * 1000;
     }
   }
 
@@ -509,10 +507,10 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
   }
 
   private async quotaError(err: unknown, target: Target, holding: number): Promise<ProvisioningError> {
-    let memory = DEFAULT_MEMORY_MIB;
+    let memory = SERVICE_DEFAULT_MEMORY_MIB;
     try {
       const v = await this.client.send(new GetMicrovmImageVersionCommand({ imageIdentifier: target.props.ImageArn, imageVersion: target.version }));
-      memory = v.resources?.[0]?.minimumMemoryInMiB ?? DEFAULT_MEMORY_MIB;
+      memory = v.resources?.[0]?.minimumMemoryInMiB ?? SERVICE_DEFAULT_MEMORY_MIB;
     } catch (e) {
       log('could not read the image memory size', { error: errorName(e) });
     }
@@ -723,12 +721,12 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
       const secrets = this.options.secrets ?? new SecretsManagerClient({});
       const out = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
       if (out.SecretString === undefined) {
-        throw new ProvisioningError(`secret ${arn} has no SecretString: the /run payload must be text (at most ${MAX_PAYLOAD_BYTES} bytes).`);
+        throw new ProvisioningError(`secret ${arn} has no SecretString: the /run payload must be text (at most ${MAX_RUN_HOOK_PAYLOAD_BYTES} bytes).`);
       }
       value = out.SecretString;
       const bytes = Buffer.byteLength(value, 'utf8');
-      if (bytes > MAX_PAYLOAD_BYTES) {
-        throw new ProvisioningError(`secret ${arn} holds ${bytes} bytes; RunMicrovm takes a /run payload of at most ${MAX_PAYLOAD_BYTES} bytes: shorten it, or pass a reference the instance resolves.`);
+      if (bytes > MAX_RUN_HOOK_PAYLOAD_BYTES) {
+        throw new ProvisioningError(`secret ${arn} holds ${bytes} bytes; RunMicrovm takes a /run payload of at most ${MAX_RUN_HOOK_PAYLOAD_BYTES} bytes: shorten it, or pass a reference the instance resolves.`);
       }
       this.payloads.values.set(arn, value);
     }
