@@ -36,9 +36,11 @@ const LIST_GRACE_MS = 60_000;
  * flight and the final writes. The framework waits 15 s between calls, so each call works on
  * continuously for as long as it safely can.
  */
-const DEFAULT_STEP_BUDGET_MS = 100_000;
+const DEFAULT_STEP_BUDGET_MS = 105_000;
 /** Within a step, readiness is observed again this often while the fleet waits for instances. */
 const ROUND_MS = 1_500;
+/** Launches recorded ahead of the launcher: this many seconds of its rate. */
+const LAUNCH_CHUNK_SECONDS = 3;
 /** Within a step, every instance is observed at least this often (the rest of the rounds observe only the changing ones). */
 const FULL_OBSERVE_MS = 30_000;
 /** Up to this many changing instances are observed with GetMicrovm each; more, with ListMicrovms pages. */
@@ -345,9 +347,13 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
       throw await this.quotaError(undefined, target, records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING').length);
     }
     this.act(p, records, inventory, fleetId, work);
-    if (p.launches > 0 && this.clock.now() < work.stepEnd) {
+    // Launches are recorded (and so counted in flight) just ahead of the launcher: at most a few
+    // seconds of its rate wait in its queue, so a rolling batch is made of launches really sent.
+    const chunk = Math.max(1, Math.ceil(target.settings.launchRate * LAUNCH_CHUNK_SECONDS));
+    const launches = Math.min(p.launches, Math.max(0, chunk - busy.launching.size));
+    if (launches > 0 && this.clock.now() < work.stepEnd) {
       // Recorded now (the next round counts them in flight); sent in the background.
-      const fresh = await this.recordLaunches(event, target, inventory, records, p.launches);
+      const fresh = await this.recordLaunches(event, target, inventory, records, launches);
       for (const r of fresh) busy.launching.add(r.clientToken);
       busy.run(() => this.sendLaunches(event, target, inventory, records, fresh, work)
         .finally(() => fresh.forEach((r) => busy.launching.delete(r.clientToken))));
