@@ -349,7 +349,8 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     this.act(p, records, inventory, fleetId, work);
     // Launches are recorded (and so counted in flight) just ahead of the launcher: at most a few
     // seconds of its rate wait in its queue, so a rolling batch is made of launches really sent.
-    const chunk = Math.max(1, Math.ceil(target.settings.launchRate * LAUNCH_CHUNK_SECONDS));
+    // A create or scale-out holds no extra memory while it waits: a longer queue keeps the launcher busy.
+    const chunk = Math.max(1, Math.ceil(target.settings.launchRate * (p.counts.old > 0 ? LAUNCH_CHUNK_SECONDS : 4 * LAUNCH_CHUNK_SECONDS)));
     const launches = Math.min(p.launches, Math.max(0, chunk - busy.launching.size));
     if (launches > 0 && this.clock.now() < work.stepEnd) {
       // Recorded now (the next round counts them in flight); sent in the background.
@@ -689,17 +690,23 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
       const launcher = new Launcher(this.runClient, { rate: rate > 0 ? rate : 1, clock: this.clock, random: this.random });
       records = await this.resolveLaunching(event, inventory, records, stepEnd, launcher);
     }
-    records = await this.observeStates(inventory, records);
-    const stopped = records.filter((r) => r.state === 'TERMINATED' || r.state === 'GONE');
-    if (stopped.length) await inventory.deleteSlots(fleetId, stopped.map((r) => r.sk));
-    const running = records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING' && !stopped.includes(r));
+    // Terminate first (TerminateMicrovm is idempotent and a stopped instance answers notFound), then
+    // observe: the first round of a large delete sends its calls without listing the fleet first.
+    const running = records.filter((r) => r.phase === 'LAUNCHED' && !['TERMINATING', 'TERMINATED', 'GONE'].includes(r.state ?? ''));
     let terminated = 0;
     if (running.length) {
       log('terminating', { fleetId, count: running.length });
       const done = await this.terminate(running, new TokenBucket(TERMINATE_RATE, 1, this.clock), stepEnd);
       terminated = done.length;
-      if (done.length) await inventory.putSlots(done.map((r) => ({ ...r, state: 'TERMINATING' })));
+      if (done.length) {
+        const stopping = new Map(done.map((r) => [r.sk, { ...r, state: 'TERMINATING' }]));
+        await inventory.putSlots([...stopping.values()]);
+        records = records.map((r) => stopping.get(r.sk) ?? r);
+      }
     }
+    records = await this.observeStates(inventory, records);
+    const stopped = records.filter((r) => r.state === 'TERMINATED' || r.state === 'GONE');
+    if (stopped.length) await inventory.deleteSlots(fleetId, stopped.map((r) => r.sk));
     const remaining = records.filter((r) => !stopped.includes(r));
     return { done: remaining.length === 0, terminated, remaining };
   }
