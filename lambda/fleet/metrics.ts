@@ -75,6 +75,6 @@ export function countThrottles(client: LambdaMicrovmsClient): { throttled: numbe
       if (isThrottling(err)) counter.throttled++;
       throw err;
     }
-  }, { step: 'deserialize', name: 'cdkLambdaMicroVmsCountThrottles' });
+  }, { step: 'deserialize' });
   return counter;
 }
