@@ -53,6 +53,10 @@ export interface ReconcileReport {
   readonly reason?: string;
   readonly desired?: number;
   readonly ready?: number;
+  readonly running?: number;
+  readonly suspended?: number;
+  /** Launched, not yet ready. */
+  readonly pending?: number;
   readonly launched?: number;
   readonly replacedExpired?: number;
   readonly replacedTerminated?: number;
@@ -212,9 +216,15 @@ export class FleetReconciler {
     const surplusReady = readyCount - want;
     const rotateOut = surplusReady > 0 ? due.filter(isReady).slice(0, surplusReady) : [];
 
+    const counts = {
+      desired,
+      running: alive.filter((r) => r.state === 'RUNNING').length,
+      suspended: alive.filter((r) => r.state === 'SUSPENDED').length,
+      pending: alive.filter((r) => !isReady(r)).length + inFlight.length + stale.length,
+    };
     const writes = changed.length + drop.length + newlyReleased.length;
     if (launches === 0 && rotateOut.length === 0 && stale.length === 0 && writes === 0 && !alive.some((r) => r.suspendPending && r.state === 'RUNNING')) {
-      return { fleetId, outcome: 'reconciled', desired, ready: readyCount, launched: 0 };
+      return { fleetId, outcome: 'reconciled', ...counts, ready: readyCount, launched: 0 };
     }
 
     // Fence: one conditional write on the meta claims the new slots (or checks nothing changed).
@@ -244,7 +254,7 @@ export class FleetReconciler {
     return {
       fleetId,
       outcome: 'reconciled',
-      desired,
+      ...counts,
       ready: readyCount - rotatedOut,
       launched,
       replacedExpired: goneExpired,
@@ -355,6 +365,9 @@ export class FleetReconciler {
     const values: FleetMetricValues = {
       DesiredCount: report.desired,
       ReadyCount: report.ready,
+      RunningCount: report.running,
+      SuspendedCount: report.suspended,
+      PendingCount: report.pending,
       Launched: report.launched ?? 0,
       ReplacedExpired: report.replacedExpired ?? 0,
       ReplacedTerminated: report.replacedTerminated ?? 0,
