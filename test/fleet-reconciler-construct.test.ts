@@ -161,7 +161,9 @@ describe('MicroVmFleet self-healing (the stack\'s reconciler)', () => {
     expect(fleet.metricReplaced(FleetReplacementCause.ROTATION).metricName).toBe('ReplacedRotation');
     expect(fleet.metricLaunched().statistic).toBe('Sum');
     expect(fleet.metricReconcileDuration({ statistic: 'p99' }).statistic).toBe('p99');
-    const others = [fleet.metricDesiredCount(), fleet.metricRunningCount(), fleet.metricSuspendedCount(), fleet.metricFailedLaunches(), fleet.metricThrottledCalls()];
+    const others = [
+      fleet.metricDesiredCount(), fleet.metricRunningCount(), fleet.metricSuspendedCount(), fleet.metricFailedLaunches(), fleet.metricThrottledCalls(),
+    ];
     for (const m of others) {
       expect(m.namespace).toBe('CdkLambdaMicroVms/Fleet');
     }
