@@ -162,7 +162,8 @@ describe('MicroVmFleet self-healing (the stack\'s reconciler)', () => {
     expect(fleet.metricLaunched().statistic).toBe('Sum');
     expect(fleet.metricReconcileDuration({ statistic: 'p99' }).statistic).toBe('p99');
     const others = [
-      fleet.metricDesiredCount(), fleet.metricRunningCount(), fleet.metricSuspendedCount(), fleet.metricFailedLaunches(), fleet.metricThrottledCalls(),
+      fleet.metricDesiredCount(), fleet.metricRunningCount(), fleet.metricSuspendedCount(), fleet.metricFailedLaunches(),
+      fleet.metricThrottledCalls(),
     ];
     for (const m of others) {
       expect(m.namespace).toBe('CdkLambdaMicroVms/Fleet');
