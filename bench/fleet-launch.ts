@@ -13,7 +13,9 @@
 // eslint-disable-next-line import/no-extraneous-dependencies -- benchmark only, never shipped
 import { CreateMicrovmImageCommand, GetMicrovmCommand, GetMicrovmImageCommand, LambdaMicrovmsClient, RunMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
 import { RealClock, startEmulator } from '../emulator/src/index';
-import { Launcher, LauncherClock, observe } from '../lambda/fleet/launcher';
+import { Launcher } from '../lambda/fleet/launcher';
+import type { Clock } from '../lambda/shared/clock';
+import { listMicrovms } from '../lambda/shared/microvm-states';
 
 const RATE_LIMIT = 5;
 const CREDS = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -39,7 +41,7 @@ function arg(name: string, dflt: number): number {
 interface BenchContext {
   readonly client: LambdaMicrovmsClient;
   readonly url: string;
-  readonly clock: LauncherClock;
+  readonly clock: Clock;
   readonly imageArn: string;
   stats(): Record<string, number>;
   vmCount(): number;
@@ -48,7 +50,7 @@ interface BenchContext {
 async function withEmulator<T>(speed: number, fn: (ctx: BenchContext) => Promise<T>): Promise<T> {
   const emuClock = new RealClock(speed);
   const emu = await startEmulator({ clock: emuClock, memoryQuotaMiB: 1_000_000_000 });
-  const clock: LauncherClock = { now: () => emuClock.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms / speed)) };
+  const clock: Clock = { now: () => emuClock.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms / speed)) };
   const client = new LambdaMicrovmsClient({ endpoint: emu.url, region: emu.region, credentials: CREDS });
   try {
     const img = await client.send(new CreateMicrovmImageCommand({
@@ -120,8 +122,8 @@ async function fleetLauncher(size: number, speed: number): Promise<Row> {
     const launchSeconds = (clock.now() - t0) / 1000;
     const ids = [...new Set(results.filter((r) => r.microvmId).map((r) => r.microvmId!))];
     const allRunning = async () => {
-      const { vms } = await observe(client, [{ imageArn, imageVersion: '1.0' }]);
-      return ids.every((id) => vms.get(id)?.state === 'RUNNING');
+      const states = new Map((await listMicrovms(client, { imageArn, imageVersion: '1.0' })).map((vm) => [vm.microvmId, vm.state]));
+      return ids.every((id) => states.get(id) === 'RUNNING');
     };
     return measure(ctx, { launcher: 'fleet (paced, tokens)', size, speed, ids, t0, launchSeconds, readinessOp: 'ListMicrovms' }, allRunning);
   });

@@ -51,10 +51,14 @@ export interface MicroVmIdlePolicy {
 /** Options of a rolling update. */
 export interface RollingUpdateOptions {
   /**
-   * Replacements launched at once. Each batch must be RUNNING before as many old instances are
-   * terminated, so the fleet never has fewer than `desiredCount` ready instances and needs memory
-   * quota for `desiredCount + batchSize` during the update.
-   * @default 1
+   * Replacements in flight at once. Old instances are terminated as their replacements become
+   * ready, and new replacements launch while earlier ones still boot, so the fleet never has fewer
+   * than `desiredCount` ready instances and needs memory quota for `desiredCount + batchSize`
+   * instances during the update. Set it to bound that extra memory (1 replaces one at a time).
+   * @default - ten seconds of `launchRate` launches, at most `desiredCount`: 50 at the default 5/s, so
+   * a 20-instance fleet of 2 GiB images may hold up to 40 instances (80 GiB) while it updates. If the
+   * account's memory quota refuses a launch, the update continues within what the quota allows
+   * (terminating an old instance first when nothing else frees memory) instead of failing.
    */
   readonly batchSize?: number;
 }
@@ -63,9 +67,10 @@ export interface RollingUpdateOptions {
 export class FleetUpdatePolicy {
   /** Replace in batches; never fewer than `desiredCount` ready instances. */
   public static rolling(options: RollingUpdateOptions = {}): FleetUpdatePolicy {
-    const batchSize = options.batchSize ?? 1;
-    checkRange('updatePolicy batchSize', batchSize, 1, MAX_DESIRED_COUNT, 'replace at least one instance at a time');
-    return new FleetUpdatePolicy('ROLLING', batchSize);
+    if (options.batchSize !== undefined) {
+      checkRange('updatePolicy batchSize', options.batchSize, 1, MAX_DESIRED_COUNT, 'replace at least one instance at a time');
+    }
+    return new FleetUpdatePolicy('ROLLING', options.batchSize);
   }
 
   /**
@@ -80,7 +85,7 @@ export class FleetUpdatePolicy {
   private constructor(
     /** ROLLING or REPLACE_ALL. */
     public readonly kind: string,
-    /** Replacements in flight at once (ROLLING). */
+    /** Replacements in flight at once (ROLLING); undefined: sized from the launch rate by the provider. */
     public readonly batchSize?: number,
   ) {}
 }
@@ -389,7 +394,7 @@ export interface MicroVmFleetProps {
   readonly rotateBeforeExpiry?: Duration;
   /**
    * Rotations in flight at once. Each needs memory quota for one more instance while it runs.
-   * @default 1
+   * @default - a tenth of `desiredCount`, at least 1 (10% more memory while a fleet rotates)
    */
   readonly maxRotating?: number;
   /**

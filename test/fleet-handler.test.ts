@@ -1,6 +1,7 @@
 import {
   CreateMicrovmImageCommand,
   LambdaMicrovmsClient,
+  RunMicrovmCommand,
   TerminateMicrovmCommand,
   UpdateMicrovmImageCommand,
 } from '@aws-sdk/client-lambda-microvms';
@@ -133,9 +134,13 @@ describe('MicroVmFleet handler against the emulator', () => {
     await startWith({ delays: { vmTerminate: 40_000 } });
     const driver = driverFor(newHandler());
     await driver.create(fleetProps({ DesiredCount: '2' }));
+    const t0 = clock.now();
     const deleted = await driver.delete();
     expect(deleted.status).toBe('SUCCESS');
-    expect(deleted.polls).toBeGreaterThanOrEqual(3); // 40 s of TERMINATING at 15 s per poll
+    // One step keeps observing through the 40 s of TERMINATING and answers as soon as both stopped.
+    expect(deleted.polls).toBe(1);
+    expect(clock.now() - t0).toBeGreaterThanOrEqual(40_000);
+    expect(clock.now() - t0).toBeLessThan(45_000);
     expect(allVms().map((v) => v.state)).toEqual(['TERMINATED', 'TERMINATED']);
     expect(inventory.items.size).toBe(0);
   });
@@ -347,5 +352,197 @@ describe('MicroVmFleet handler against the emulator', () => {
     expect(ok.status).toBe('SUCCESS');
     expect(sm.commandCalls(GetSecretValueCommand).length).toBeGreaterThan(0);
     sm.restore();
+  });
+});
+
+/**
+ * Issue 11: CloudFormation and the Provider framework as they really behave. Until the lifecycle
+ * driver models cancellation and stale waiters, these tests send the events in the order
+ * CloudFormation does and call isComplete where its waiter would.
+ */
+describe('MicroVmFleet handler: cancelled, superseded and refused requests (issue 11)', () => {
+  const STACK_ID = 'arn:aws:cloudformation:us-east-1:123456789012:stack/TestStack/4f1c2a00-0000-4000-8000-000000000001';
+  let requests = 0;
+
+  function cfnEvent(requestType: 'Create' | 'Update' | 'Delete', props: FleetProps, physicalId?: string, oldProps?: FleetProps): any {
+    return {
+      RequestType: requestType,
+      StackId: STACK_ID,
+      RequestId: `request-${++requests}`,
+      LogicalResourceId: 'Fleet',
+      ResourceType: 'Custom::LambdaMicroVmFleet',
+      ResourceProperties: props,
+      OldResourceProperties: oldProps,
+      PhysicalResourceId: physicalId,
+    };
+  }
+
+  /** onEvent, then isComplete until complete, 15 s apart: the framework's waiter. */
+  async function runToEnd(handler: FleetHandler, event: any): Promise<{ complete: any; polls: number }> {
+    const started = await handler.onEvent(event);
+    const complete = { ...event, ...started, PhysicalResourceId: started.PhysicalResourceId ?? event.PhysicalResourceId };
+    for (let polls = 1; polls <= 100; polls++) {
+      if ((await handler.isComplete(complete)).IsComplete) return { complete, polls };
+      clock.advance(15_000);
+    }
+    throw new Error('did not complete in 100 polls');
+  }
+
+  /** The stale waiter of a cancelled or superseded request keeps polling: every poll must stop without acting. */
+  async function stalePolls(handler: FleetHandler, complete: any, times = 5): Promise<void> {
+    for (let i = 0; i < times; i++) {
+      await expect(handler.isComplete(complete)).rejects.toThrow(/superseded.*stopped without acting/);
+      clock.advance(15_000);
+    }
+  }
+
+  test.each([
+    ['an id CloudFormation generated', 'TestStack-Fleet-1XYZABCDEF12'],
+    ['the real id', undefined],
+  ])('cancelled create: a Delete with %s while the create waiter runs leaves 0 MicroVMs, and the waiter launches nothing after it', async (_, generatedId) => {
+    await startWith();
+    // Slow enough that the first poll launches only part of the fleet.
+    const handler = newHandler(inventory, { stepBudgetMs: 1_500 });
+    const props = fleetProps({ DesiredCount: '4', LaunchRate: '1' });
+    const create = cfnEvent('Create', props);
+    const started = await handler.onEvent(create);
+    const createComplete = { ...create, ...started };
+    expect((await handler.isComplete(createComplete)).IsComplete).toBe(false);
+    expect(liveVms().length).toBeGreaterThan(0);
+
+    // A sibling failed: CloudFormation cancels the create and deletes the resource.
+    const deleted = await runToEnd(handler, cfnEvent('Delete', props, generatedId ?? started.PhysicalResourceId));
+    expect(liveVms()).toEqual([]);
+    const runCalls = emu.stats().operations.RunMicrovm;
+
+    // The create's waiter runs on to its end: it must act on nothing.
+    await stalePolls(handler, createComplete);
+    expect(emu.stats().operations.RunMicrovm).toBe(runCalls);
+    expect(liveVms()).toEqual([]);
+    expect(inventory.items.size).toBe(0);
+    expect(deleted.polls).toBeGreaterThan(0);
+
+    // The next deploy with the same names succeeds.
+    const again = await runToEnd(handler, cfnEvent('Create', props));
+    expect(again.complete.PhysicalResourceId).toBe(started.PhysicalResourceId);
+    expect(liveVms()).toHaveLength(4);
+    expect(await unaccounted(started.PhysicalResourceId)).toEqual([]);
+  });
+
+  test('superseded update: the stale 2.0 poller stops without acting after the rollback to 1.0 converged', async () => {
+    await startWith();
+    const v2 = await newVersion();
+    const handler = newHandler(inventory, { stepBudgetMs: 1_500 });
+    const v1Props = fleetProps({ DesiredCount: '3' });
+    const created = await runToEnd(handler, cfnEvent('Create', v1Props));
+    const fleetId = created.complete.PhysicalResourceId;
+    const originalIds = liveVms().map((v) => v.microvmId).sort();
+
+    // Update to 2.0: one rolling step, then CloudFormation cancels it (a sibling failed) ...
+    const v2Props = fleetProps({ DesiredCount: '3', ImageVersion: v2 });
+    const update = cfnEvent('Update', v2Props, fleetId, v1Props);
+    const updateComplete = { ...update, ...(await handler.onEvent(update)) };
+    expect((await handler.isComplete(updateComplete)).IsComplete).toBe(false);
+    expect(liveVms().some((v) => v.imageVersion === v2)).toBe(true);
+
+    // ... and rolls back to 1.0, which converges.
+    await runToEnd(handler, cfnEvent('Update', v1Props, fleetId, v2Props));
+    expect(liveVms().map((v) => v.imageVersion)).toEqual(['1.0', '1.0', '1.0']);
+
+    // The 2.0 waiter keeps polling: what is live stays what the stack last asked for.
+    await stalePolls(handler, updateComplete);
+    expect(liveVms().map((v) => v.imageVersion)).toEqual(['1.0', '1.0', '1.0']);
+    expect(liveVms().map((v) => v.microvmId).sort()).toEqual(originalIds);
+    expect(await unaccounted(fleetId)).toEqual([]);
+  });
+
+  test('quota-bound rollback: with the quota full, the rollback replaces terminate-first instead of failing', async () => {
+    await startWith({ memoryQuotaMiB: 5 * 2048 }); // the fleet's 4 instances plus one
+    const v2 = await newVersion();
+    const driver = driverFor(newHandler());
+    const created = await driver.create(fleetProps({ DesiredCount: '4' }));
+    expect(created.status).toBe('SUCCESS');
+
+    // The update replaces two instances, then RunMicrovm refuses the third (the update fails).
+    let launches = 0;
+    runClient.middlewareStack.add((next) => async (args) => {
+      if (++launches === 3) emu.faults.operation({ operation: 'RunMicrovm', mode: 'error', errorType: 'ValidationException', status: 400, message: 'injected refusal' });
+      return next(args);
+    }, { step: 'initialize' });
+    const failed = await driver.update(fleetProps({ DesiredCount: '4', ImageVersion: v2 }));
+    expect(failed.status).toBe('FAILED');
+    expect(liveVms().filter((v) => v.imageVersion === v2)).toHaveLength(2);
+
+    // Someone else takes the spare memory: launching first is now refused by the quota.
+    const outsider = await client.send(new RunMicrovmCommand({ imageIdentifier: imageArn, imageVersion: '1.0' }));
+    clock.advance(2_000);
+
+    const rolledBack = await driver.rollback();
+    expect(rolledBack.reason).toBeUndefined();
+    expect(rolledBack.status).toBe('SUCCESS');
+    const fleetVms = liveVms().filter((v) => v.microvmId !== outsider.microvmId);
+    expect(fleetVms.map((v) => v.imageVersion)).toEqual(['1.0', '1.0', '1.0', '1.0']);
+    expect(liveVms().map((v) => v.microvmId)).toContain(outsider.microvmId);
+    expect(await unaccounted(created.physicalResourceId)).toEqual([outsider.microvmId]);
+  });
+
+  test('warm pool on or off applies to the instances already running', async () => {
+    await startWith();
+    const driver = driverFor(newHandler());
+    const created = await driver.create(fleetProps({ DesiredCount: '3', SuspendAfterLaunch: 'true' }));
+    const ids = created.data.InstanceIds.split(',').sort();
+    expect(liveVms().map((v) => v.state)).toEqual(['SUSPENDED', 'SUSPENDED', 'SUSPENDED']);
+
+    const off = await driver.update(fleetProps({ DesiredCount: '3' }));
+    expect(off.status).toBe('SUCCESS');
+    expect(liveVms().map((v) => v.state)).toEqual(['RUNNING', 'RUNNING', 'RUNNING']);
+    expect(off.data.InstanceIds.split(',').sort()).toEqual(ids); // the same instances, not replacements
+
+    const on = await driver.update(fleetProps({ DesiredCount: '3', SuspendAfterLaunch: 'true' }));
+    expect(on.status).toBe('SUCCESS');
+    expect(liveVms().map((v) => v.state)).toEqual(['SUSPENDED', 'SUSPENDED', 'SUSPENDED']);
+    expect(on.data.InstanceIds.split(',').sort()).toEqual(ids);
+    expect(emu.stats().operations.RunMicrovm).toBe(3);
+  });
+
+  test('the payload secret is read once per deploy, not once per Lambda container: a rotated secret reaches the next deploy', async () => {
+    await startWith();
+    const sm = mockClient(SecretsManagerClient);
+    try {
+      const secretArn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:payload-AbCdEf';
+      sm.on(GetSecretValueCommand, { SecretId: secretArn }).resolves({ SecretString: 'payload-1' });
+      const payloads: Array<string | undefined> = [];
+      runClient.middlewareStack.add((next) => async (args) => {
+        payloads.push((args.input as { runHookPayload?: string }).runHookPayload);
+        return next(args);
+      }, { step: 'initialize' });
+      // One handler: one warm Lambda container serving both deploys.
+      const driver = driverFor(newHandler(inventory, { secrets: new SecretsManagerClient({ region: 'us-east-1' }) }));
+      expect((await driver.create(fleetProps({ DesiredCount: '2', RunHookPayloadSecretArn: secretArn }))).status).toBe('SUCCESS');
+      expect(payloads).toEqual(['payload-1', 'payload-1']);
+
+      sm.on(GetSecretValueCommand, { SecretId: secretArn }).resolves({ SecretString: 'payload-2' });
+      expect((await driver.update(fleetProps({ DesiredCount: '3', RunHookPayloadSecretArn: secretArn }))).status).toBe('SUCCESS');
+      expect(payloads).toEqual(['payload-1', 'payload-1', 'payload-2']);
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2); // once per deploy
+    } finally {
+      sm.restore();
+    }
+  });
+
+  test.each([
+    ['LaunchRate', 'abc'],
+    ['LaunchRate', '0'],
+    ['BatchSize', '0'],
+    ['UpdatePolicy', 'SOMETIMES'],
+    ['DesiredCount', '-1'],
+  ])('values from the wire are checked, not defaulted: %s %j fails naming the property and the value', async (name, value) => {
+    await startWith();
+    const created = await driverFor(newHandler()).create(fleetProps({ [name]: value }));
+    expect(created.status).toBe('FAILED');
+    expect(created.reason).toContain(`MicroVmFleet property ${name} must be`);
+    expect(created.reason).toContain(`got ${JSON.stringify(value)}`);
+    expect(created.reason).toMatch(/different versions of cdk-lambda-microvms/);
+    expect(emu.stats().operations.RunMicrovm ?? 0).toBe(0);
   });
 });

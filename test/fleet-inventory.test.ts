@@ -1,6 +1,6 @@
-import { BatchWriteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { DynamoInventory, marshal, SlotRecord, slotKey, unmarshal } from '../lambda/fleet/inventory';
+import { DynamoInventory, marshal, MemoryInventory, SlotRecord, slotKey, unmarshal } from '../lambda/fleet/inventory';
 
 const ddb = mockClient(DynamoDBClient);
 afterEach(() => ddb.reset());
@@ -19,7 +19,7 @@ const record = (slot: number): SlotRecord => ({
 });
 
 describe('DynamoInventory (the inventory the Lambda handler uses)', () => {
-  const inventory = () => new DynamoInventory(new DynamoDBClient({ region: 'us-east-1' }), 'table', async () => undefined);
+  const inventory = () => new DynamoInventory(new DynamoDBClient({ region: 'us-east-1' }), 'table', { now: () => 0, sleep: async () => undefined });
 
   test('slot keys sort by generation, then slot', () => {
     expect([slotKey(2, 1), slotKey(1, 10), slotKey(1, 2)].sort()).toEqual([slotKey(1, 2), slotKey(1, 10), slotKey(2, 1)]);
@@ -27,8 +27,8 @@ describe('DynamoInventory (the inventory the Lambda handler uses)', () => {
   });
 
   test('marshal and unmarshal round-trip strings, numbers and booleans, dropping undefined', () => {
-    const r = { ...record(3), suspendPending: true, microvmId: undefined };
-    expect(unmarshal(marshal(r))).toEqual({ ...record(3), suspendPending: true });
+    const r = { ...record(3), state: 'RUNNING', flag: true, microvmId: undefined };
+    expect(unmarshal(marshal(r))).toEqual({ ...record(3), state: 'RUNNING', flag: true });
   });
 
   test('listSlots reads every page with one consistent Query per page, slots only', async () => {
@@ -63,13 +63,36 @@ describe('DynamoInventory (the inventory the Lambda handler uses)', () => {
     await expect(inventory().deleteSlots('fleet-1', [slotKey(1, 0)])).rejects.toThrow(/left 1 write\(s\) unprocessed on table table after 10 attempts/);
   });
 
-  test('meta is one item under sk = meta', async () => {
+  test('meta is one item under sk = meta, written only under the fence', async () => {
     ddb.on(GetItemCommand).resolves({ Item: marshal({ pk: 'fleet-1', sk: 'meta', generation: 2, requestId: 'r', nextSlot: 4 }) });
     ddb.on(PutItemCommand).resolves({});
     const inv = inventory();
     expect(await inv.getMeta('fleet-1')).toEqual({ pk: 'fleet-1', sk: 'meta', generation: 2, requestId: 'r', nextSlot: 4 });
-    await inv.putMeta({ pk: 'fleet-1', sk: 'meta', generation: 3, requestId: 's', nextSlot: 0 });
+    expect(await inv.putMetaIf({ pk: 'fleet-1', sk: 'meta', generation: 3, requestId: 's', nextSlot: 0 }, { generation: 2, requestId: 'r' })).toBe(true);
     expect(ddb.commandCalls(GetItemCommand)[0].args[0].input).toMatchObject({ Key: { pk: { S: 'fleet-1' }, sk: { S: 'meta' } }, ConsistentRead: true });
-    expect(ddb.commandCalls(PutItemCommand)[0].args[0].input.Item).toMatchObject({ generation: { N: '3' }, requestId: { S: 's' } });
+    expect(ddb.commandCalls(PutItemCommand)[0].args[0].input).toMatchObject({
+      Item: { generation: { N: '3' }, requestId: { S: 's' } },
+      ConditionExpression: 'generation = :g AND requestId = :r',
+      ExpressionAttributeValues: { ':g': { N: '2' }, ':r': { S: 'r' } },
+    });
+    await inv.putMetaIf({ pk: 'fleet-2', sk: 'meta', generation: 1, requestId: 't', nextSlot: 0 }, undefined);
+    expect(ddb.commandCalls(PutItemCommand)[1].args[0].input.ConditionExpression).toBe('attribute_not_exists(pk)');
+  });
+
+  test('a write another request fenced off answers false', async () => {
+    ddb.on(PutItemCommand).rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }));
+    expect(await inventory().putMetaIf({ pk: 'fleet-1', sk: 'meta', generation: 3, requestId: 's', nextSlot: 0 }, { generation: 2, requestId: 'r' })).toBe(false);
+  });
+});
+
+describe('MemoryInventory (the same fence)', () => {
+  test('putMetaIf succeeds only against the expected fence', async () => {
+    const inv = new MemoryInventory();
+    const meta = { pk: 'f', sk: 'meta' as const, generation: 1, requestId: 'a', nextSlot: 0 };
+    expect(await inv.putMetaIf(meta, undefined)).toBe(true);
+    expect(await inv.putMetaIf(meta, undefined)).toBe(false);
+    expect(await inv.putMetaIf({ ...meta, generation: 2, requestId: 'b' }, { generation: 1, requestId: 'x' })).toBe(false);
+    expect(await inv.putMetaIf({ ...meta, generation: 2, requestId: 'b' }, { generation: 1, requestId: 'a' })).toBe(true);
+    expect((await inv.getMeta('f'))?.generation).toBe(2);
   });
 });

@@ -58,7 +58,7 @@ describe('MicroVmFleet self-healing (the stack\'s reconciler)', () => {
     expect(input).toContain('\\"StackId\\":\\"');
     expect(input).toContain('\\"DesiredCount\\":\\"3\\"');
     expect(input).toContain('\\"RotateBeforeSeconds\\":\\"600\\"');
-    expect(input).toContain('\\"MaxRotating\\":\\"1\\"');
+    expect(input).not.toContain('MaxRotating');
     expect(input).not.toContain('ReplaceIdleTerminated');
   });
 

@@ -79,8 +79,8 @@ function fleetProps(over: Partial<FleetProps> = {}): FleetProps {
   };
 }
 
-function deploy(opts: { onWait?: () => Promise<void> } = {}) {
-  const handler = new FleetHandler(client, () => inventory, { clock: testClock(), runClient, random: () => 0.5 });
+function deploy(opts: { onWait?: () => Promise<void>; stepBudgetMs?: number } = {}) {
+  const handler = new FleetHandler(client, () => inventory, { clock: testClock(), runClient, random: () => 0.5, stepBudgetMs: opts.stepBudgetMs });
   const driver = new LifecycleDriver<FleetProps>({
     handler,
     resourceType: 'Custom::LambdaMicroVmFleet',
@@ -203,6 +203,8 @@ describe('fleet reconciler between deploys (emulator, lifecycle driver)', () => 
     const oldProps = fleetProps({ DesiredCount: '3' });
     let runs = 0;
     const { driver } = deploy({
+      // One round per poll, so that CloudFormation's waiter waits between polls (and runs happen there).
+      stepBudgetMs: 1,
       onWait: async () => {
         // CloudFormation deploys the stack: every run between polls must change nothing.
         const before = state();
@@ -258,7 +260,7 @@ describe('fleet reconciler between deploys (emulator, lifecycle driver)', () => 
     const runsBefore = runCalls();
     const before = state();
     const report = await reconciler(racing).reconcile(scheduleInput(fleetId, newProps));
-    expect(report).toMatchObject({ outcome: 'skipped', reason: 'a deploy wrote the inventory meanwhile' });
+    expect(report).toMatchObject({ outcome: 'skipped', reason: 'a deploy took the fleet' });
     expect(runCalls()).toBe(runsBefore);
     // Only the deploy's own meta write differs.
     const after = JSON.parse(state());

@@ -36,7 +36,7 @@ describe('MicroVmFleet', () => {
       ExecutionRoleArn: Match.absent(),
       MaximumDurationSeconds: '28800',
       UpdatePolicy: 'ROLLING',
-      BatchSize: '1',
+      BatchSize: Match.absent(), // the provider sizes the batch from LaunchRate
       LaunchRate: '5',
       SuspendAfterLaunch: Match.absent(),
       RunHookPayload: Match.absent(),

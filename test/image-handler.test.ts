@@ -19,7 +19,7 @@ describe('image handler against the emulator', () => {
 
   beforeEach(async () => {
     env = await handlerEnv();
-    handler = new ImageHandler(env.client, { now: () => env.clock.now() });
+    handler = new ImageHandler(env.client, { clock: env.handlerClock });
   });
   afterEach(async () => env.emu.close());
 
@@ -61,7 +61,7 @@ describe('image handler against the emulator', () => {
   test('a build that outlives the deadline fails with the last state, not "did not stabilize"', async () => {
     await env.emu.close();
     env = await handlerEnv({ delays: { imageBuildInProgress: 2 * 3600_000 } });
-    handler = new ImageHandler(env.client, { now: () => env.clock.now() });
+    handler = new ImageHandler(env.client, { clock: env.handlerClock });
     const r = await driver().create(props('img-slow', { BuildTimeoutSeconds: '60' }));
     expect(r.status).toBe('FAILED');
     expect(r.reason).toMatch(/img-slow version 1\.0 timed out \(image state CREATING\)/);

@@ -51,9 +51,8 @@ describe('image version handler against the emulator', () => {
 
   beforeEach(async () => {
     env = await handlerEnv();
-    const now = () => env.clock.now();
-    images = new ImageHandler(env.client, { now });
-    handler = new ImageVersionHandler(env.client, { now });
+    images = new ImageHandler(env.client, { clock: env.handlerClock });
+    handler = new ImageVersionHandler(env.client, { clock: env.handlerClock });
   });
   afterEach(async () => env.emu.close());
 

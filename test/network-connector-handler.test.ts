@@ -4,6 +4,7 @@
  * is the emulator's manual clock: polls and retries advance it instead of sleeping.
  */
 import { ManualClock, RunningEmulator, startEmulator } from '../emulator/src';
+import { manualHandlerClock } from './support/handler-env';
 import { LifecycleDriver } from './support/lifecycle-driver';
 import { NetworkConnectorHandler } from '../lambda/network-connector/network-connector-handler';
 import { LambdaCoreClient } from '../lambda/shared/lambda-core-client';
@@ -25,8 +26,7 @@ beforeAll(async () => {
 afterAll(() => emu.close());
 beforeEach(() => {
   emu.reset();
-  const advance = async (ms: number) => { clock.advance(ms); };
-  client = new LambdaCoreClient({ region: 'us-east-1', endpoint: emu.url, credentials: CREDS, sleep: advance });
+  client = new LambdaCoreClient({ region: 'us-east-1', endpoint: emu.url, credentials: CREDS, clock: manualHandlerClock(clock) });
 });
 
 function props(overrides: Partial<NetworkConnectorProps> = {}): NetworkConnectorProps {
@@ -44,10 +44,10 @@ function props(overrides: Partial<NetworkConnectorProps> = {}): NetworkConnector
 }
 
 function driver(): LifecycleDriver<NetworkConnectorProps> {
-  const advance = async (ms: number) => { clock.advance(ms); };
-  const handler = new NetworkConnectorHandler(client, { now: () => clock.now(), sleep: advance });
+  const handlerClock = manualHandlerClock(clock);
+  const handler = new NetworkConnectorHandler(client, { clock: handlerClock });
   return new LifecycleDriver<NetworkConnectorProps>({
-    handler, resourceType: ResourceType.NETWORK_CONNECTOR, wait: advance, queryIntervalMs: 15_000,
+    handler, resourceType: ResourceType.NETWORK_CONNECTOR, wait: (ms) => handlerClock.sleep(ms), queryIntervalMs: 15_000,
   });
 }
 

@@ -1,55 +1,58 @@
 import {
   GetMicrovmImageCommand,
   GetMicrovmImageVersionCommand,
-  LambdaMicrovmsClient,
+  ResumeMicrovmCommand,
   SuspendMicrovmCommand,
   TerminateMicrovmCommand,
 } from '@aws-sdk/client-lambda-microvms';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { configHash, launchInput } from './fleet-config';
-import { Inventory, MetaRecord, SlotRecord, slotKey } from './inventory';
-import {
-  describeError,
-  isQuotaExceeded,
-  LaunchRequest,
-  LaunchResult,
-  Launcher,
-  LauncherClock,
-  observe,
-  TokenBucket,
-} from './launcher';
+import { configHash, FleetSettings, fleetSettings, launchInput } from './fleet-config';
+import { Fence, Inventory, MetaRecord, owns, SlotRecord, slotKey } from './inventory';
+import { describeError, LaunchRequest, LaunchResult, Launcher, TokenBucket } from './launcher';
+import { plan, Plan } from './plan';
 import { FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps } from '../../src/private/wire';
-import { errorMessage, errorName, isConflict, isNotFound } from '../shared/errors';
+import type { Clock } from '../shared/clock';
+import { classifyError, errorMessage, errorName } from '../shared/errors';
 import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
-import type { CompleteStep, IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Progress } from '../shared/framework';
+import type { IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Steps } from '../shared/framework';
 import { log } from '../shared/log';
-import { toBool, toInt } from '../shared/props';
+import { listMicrovms } from '../shared/microvm-states';
+import type { MicrovmsApi } from '../shared/microvms-client';
 import { clientToken } from '../shared/tokens';
 
+type ReconcileProgress = { readonly op: 'reconcile'; readonly deadline: number; readonly generation: number; readonly version: string };
+type DeleteProgress = { readonly op: 'delete'; readonly deadline: number; readonly generation: number; readonly fleetId: string };
+type FleetProgress = ReconcileProgress | DeleteProgress;
 type Event = OnEventRequest<FleetProps>;
-type CompleteEvent = IsCompleteRequest<FleetProps>;
+type CompleteEvent = IsCompleteRequest<FleetProps, FleetProgress>;
 
-/** States in which an instance holds memory and serves (or will, on resume). */
-const ALIVE = new Set(['PENDING', 'RUNNING', 'SUSPENDING', 'SUSPENDED']);
-/** A launched instance counts toward the desired count once in one of these. */
-const READY = new Set(['RUNNING', 'SUSPENDED']);
 /** An instance missing from ListMicrovms this long after launch is gone (the list is eventually consistent). */
 const LIST_GRACE_MS = 60_000;
-const DEFAULT_TIMEOUT_SECONDS = 3300;
-/** Of the isComplete function's 2 minutes: room for the in-flight calls and the final writes. */
-const DEFAULT_STEP_BUDGET_MS = 75_000;
-/** The service's TerminateMicrovm rate is 10/s and SuspendMicrovm 2/s: stay just under. */
-const TERMINATE_RATE = 8;
+/**
+ * Work per isComplete call before it returns: the function's 2 minutes less room for the calls in
+ * flight and the final writes. The framework waits 15 s between calls, so each call works on
+ * continuously for as long as it safely can.
+ */
+const DEFAULT_STEP_BUDGET_MS = 100_000;
+/** Within a step, readiness is observed again this often while the fleet waits for instances. */
+const ROUND_MS = 1_500;
+/** Launches sent per round: this many seconds of the launch rate, then the fleet is observed again. */
+const LAUNCH_CHUNK_SECONDS = 3;
+/** The service's TerminateMicrovm rate is 10/s, SuspendMicrovm 2/s, ResumeMicrovm 5/s. */
+const TERMINATE_RATE = 10;
 const SUSPEND_RATE = 2;
+const RESUME_RATE = 5;
 const DEFAULT_MEMORY_MIB = 2048;
 const MAX_PAYLOAD_BYTES = 4096;
 const MAX_IDS_IN_MESSAGE = 10;
+/** A Delete whose properties carry no valid timeout stops trying after the provider's 55 minutes. */
+const DELETE_FALLBACK_TIMEOUT_MS = 55 * 60_000;
 
 export interface FleetHandlerOptions {
   /** Epoch ms and waiting; tests pass the emulator's manual clock. */
-  readonly clock?: LauncherClock;
+  readonly clock?: Clock;
   /** The client RunMicrovm goes through: it must not retry on its own (maxAttempts 1). @default the main client */
-  readonly runClient?: LambdaMicrovmsClient;
+  readonly runClient?: MicrovmsApi;
   readonly secrets?: SecretsManagerClient;
   /** Work per isComplete call before it returns (in-flight calls finish after it). */
   readonly stepBudgetMs?: number;
@@ -57,206 +60,270 @@ export interface FleetHandlerOptions {
 }
 
 /** What the current request asks for. */
-interface Target {
+interface Target extends Fence {
   readonly fleetId: string;
   readonly props: FleetProps;
-  readonly desired: number;
+  readonly settings: FleetSettings;
   readonly version: string;
   readonly hash: string;
-  readonly generation: number;
+}
+
+/** What one round of a step did. */
+interface Round {
+  /** Set when the step answers now. */
+  readonly response?: IsCompleteResponse;
+  /** Launches were sent (they took their own, paced, time): observe again at once. */
+  readonly acted: boolean;
 }
 
 /**
  * Custom::LambdaMicroVmFleet: N MicroVMs from one image version, driven by an inventory (a DynamoDB
- * table the stack owns) so that every retried or restarted call converges.
+ * table the stack owns) so that every retried, restarted or superseded call converges.
  *
- * - onEvent opens a generation (a retried onEvent finds and reuses it) and resolves the version.
- * - Each isComplete is one step of a state machine read from the inventory: re-issue the recorded
- *   tokens of launches whose outcome is unknown; observe states with ListMicrovms pages; drop
- *   instances found terminated (idle policy, 8-hour cap); suspend warm-pool instances; terminate
- *   surplus and replaced instances; launch what is missing at the configured rate (the token is
- *   recorded BEFORE RunMicrovm). It completes when the desired count of the target configuration
- *   is ready and nothing else is left.
- * - A failed Create records the failure, terminates everything it launched over the following
- *   polls, and only then reports the failure: the framework sends no Delete after a failed Create.
- * - Delete terminates every inventoried instance, waits until they stop, and clears the inventory.
+ * - Every request opens a generation in the inventory's meta item with a conditional write (a
+ *   retried onEvent finds and reuses its own). The generation is the fence: a poll whose request no
+ *   longer owns it (CloudFormation cancelled or superseded the request and left its waiter running)
+ *   stops without acting, before every launch batch as well as at the start of every round.
+ * - Each isComplete works for most of its budget in rounds: re-issue the recorded tokens of launches
+ *   whose outcome is unknown; observe states with ListMicrovms pages; ask the planner (plan.ts) what
+ *   to launch, terminate, suspend, resume and drop; act; observe again after 1.5 s. It answers as
+ *   soon as the plan has converged, so short operations finish in the step that does them.
+ * - A failed Create records the failure, terminates everything it launched, and only then reports
+ *   it. The Provider framework skips the Delete only after an onEvent failure: after an isComplete
+ *   failure or a waiter timeout it reports FAILED with the real physical id, and CloudFormation's
+ *   rollback sends a real Delete, which then finds nothing left.
+ * - Delete opens its own generation (stopping any waiter of the request it cancels), terminates every
+ *   inventoried instance, waits until they stop, and clears the inventory. A Delete with an id
+ *   CloudFormation generated (the Create never answered) empties the fleet that Create would have made.
  */
-export class FleetHandler extends CustomResourceHandler<FleetProps> {
-  protected readonly steps: Record<string, CompleteStep<FleetProps>> = {
-    done: async () => ({ IsComplete: true }),
-    delete: this.deleteStep,
-    reconcile: this.reconcileOrCleanUp,
+export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgress> {
+  // Each step checks its own deadline: it works in rounds, and a Create cleans up before it reports.
+  protected readonly steps: Steps<FleetProps, FleetProgress> = {
+    delete: { check: (event, progress) => this.deleteStep(event, progress) },
+    reconcile: { check: (event, progress) => this.reconcileStep(event, progress) },
   };
 
-  private readonly clock: LauncherClock;
-  private readonly runClient: LambdaMicrovmsClient;
+  private readonly runClient: MicrovmsApi;
   private readonly stepBudgetMs: number;
   private readonly random: () => number;
-  private readonly payloads = new Map<string, string>();
+  /** The /run payloads read for one request only: the next deploy reads the secret again. */
+  private payloads: { requestId?: string; values: Map<string, string> } = { values: new Map() };
 
   constructor(
-    private readonly client: LambdaMicrovmsClient,
+    private readonly client: MicrovmsApi,
     private readonly inventoryFor: (tableName: string) => Inventory,
     private readonly options: FleetHandlerOptions = {},
   ) {
-    const clock = options.clock ?? { now: Date.now, sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
-    super({ now: () => clock.now() });
-    this.clock = clock;
+    super({ clock: options.clock });
     this.runClient = options.runClient ?? client;
     this.stepBudgetMs = options.stepBudgetMs ?? DEFAULT_STEP_BUDGET_MS;
     this.random = options.random ?? Math.random;
   }
 
-  protected async onDelete(event: Event): Promise<OnEventResponse> {
-    const fleetId = event.PhysicalResourceId!;
-    if (!fleetId.startsWith('fleet-')) return { PhysicalResourceId: fleetId, Progress: { op: 'done', deadline: 0 } };
-    return { PhysicalResourceId: fleetId, Progress: { op: 'delete', deadline: this.clock.now() + this.timeoutMs(event.ResourceProperties) } };
+  /** The fence: a poll whose request no longer owns the fleet's generation stops before it acts. */
+  protected async isSuperseded(event: CompleteEvent, progress: FleetProgress): Promise<string | undefined> {
+    const fleetId = progress.op === 'delete' ? progress.fleetId : event.PhysicalResourceId!;
+    const meta = await this.inventoryFor(event.ResourceProperties.TableName).getMeta(fleetId);
+    // A delete's meta item is gone once another poll of it finished: draining again is harmless.
+    if (progress.op === 'delete' && !meta) return undefined;
+    return owns(meta, { generation: progress.generation, requestId: event.RequestId }) ? undefined : supersededBy(meta);
   }
 
-  protected async onUpdate(event: Event): Promise<OnEventResponse> {
+  protected async onDelete(event: Event): Promise<OnEventResponse<FleetProgress>> {
+    const physicalId = event.PhysicalResourceId!;
+    // An id CloudFormation generated: our Create never answered (cancelled), but may have launched.
+    const fleetId = physicalId.startsWith('fleet-') ? physicalId : this.fleetIdOf(event);
+    const inventory = this.inventoryFor(event.ResourceProperties.TableName);
+    const fence = await this.openGeneration(inventory, fleetId, event.RequestId);
+    log('fleet delete', { fleetId, generation: fence.generation, generatedId: physicalId !== fleetId });
+    const deadline = this.clock.now() + this.deleteTimeoutMs(event.ResourceProperties);
+    return { PhysicalResourceId: physicalId, Progress: { op: 'delete', deadline, fleetId, generation: fence.generation } };
+  }
+
+  protected async onUpdate(event: Event): Promise<OnEventResponse<FleetProgress>> {
     return this.onCreate(event);
   }
 
   /** Create and Update open a new generation: the target configuration isComplete reconciles to. */
-  protected async onCreate(event: Event): Promise<OnEventResponse> {
+  protected async onCreate(event: Event): Promise<OnEventResponse<FleetProgress>> {
     const props = event.ResourceProperties;
-    const timeout = this.timeoutMs(props);
-    const fleetId = event.RequestType === 'Create'
-      ? `fleet-${clientToken(24, event.StackId, event.LogicalResourceId)}`
-      : event.PhysicalResourceId!;
-    const desired = toInt(props.DesiredCount, 'DesiredCount') ?? 0;
-    if (desired < 0) throw new ProvisioningError(`DesiredCount must be 0 or more, got ${desired}`);
-
+    fleetSettings(props); // a malformed property fails here, before anything is written
+    const fleetId = event.RequestType === 'Create' ? this.fleetIdOf(event) : event.PhysicalResourceId!;
     const version = props.ImageVersion || await this.latestActiveVersion(props.ImageArn);
-    const inventory = this.inventoryFor(props.TableName);
-    const meta = await inventory.getMeta(fleetId);
-    let generation: number;
-    if (meta && meta.requestId === event.RequestId) {
-      generation = meta.generation; // a retried onEvent: same generation, same tokens
-    } else {
-      generation = (meta?.generation ?? 0) + 1;
-      await inventory.putMeta({ pk: fleetId, sk: 'meta', generation, requestId: event.RequestId, nextSlot: 0 });
+    const fence = await this.openGeneration(this.inventoryFor(props.TableName), fleetId, event.RequestId);
+    log('fleet generation opened', { fleetId, generation: fence.generation, imageVersion: version });
+    const deadline = this.clock.now() + this.timeoutMs(props);
+    return { PhysicalResourceId: fleetId, Progress: { op: 'reconcile', deadline, generation: fence.generation, version } };
+  }
+
+  private fleetIdOf(event: Event): string {
+    return `fleet-${clientToken(24, event.StackId, event.LogicalResourceId)}`;
+  }
+
+  /** Takes the fence for this request (a retried onEvent finds its own generation). */
+  private async openGeneration(inventory: Inventory, fleetId: string, requestId: string): Promise<MetaRecord> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const meta = await inventory.getMeta(fleetId);
+      if (meta?.requestId === requestId) return meta;
+      const next: MetaRecord = { pk: fleetId, sk: 'meta', generation: (meta?.generation ?? 0) + 1, requestId, nextSlot: 0 };
+      if (await inventory.putMetaIf(next, meta)) return next;
     }
-    log('fleet generation opened', { fleetId, generation, desired, imageVersion: version });
-    return { PhysicalResourceId: fleetId, Progress: { op: 'reconcile', deadline: this.clock.now() + timeout, generation, version } };
+    throw new ProvisioningError(`MicroVmFleet ${fleetId}: another request kept changing the fleet's inventory; retry the deploy.`);
   }
 
   private timeoutMs(props: FleetProps): number {
-    return (toInt(props.TimeoutSeconds, 'TimeoutSeconds') ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
+    return fleetSettings(props).timeoutSeconds * 1000;
+  }
+
+  /** A Delete never fails on the properties it carries (they may come from an older construct): it empties the fleet. */
+  private deleteTimeoutMs(props: FleetProps): number {
+    try {
+      return this.timeoutMs(props);
+    } catch (err) {
+      log('delete: the properties carry no valid timeout; the provider\'s own limit applies', { error: errorName(err) });
+      return DELETE_FALLBACK_TIMEOUT_MS;
+    }
   }
 
   // ----------------------------------------------------------------------------------------------
   // Create / Update
 
-  private async reconcileOrCleanUp(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+  private async reconcileStep(event: CompleteEvent, progress: ReconcileProgress): Promise<IsCompleteResponse> {
     const props = event.ResourceProperties;
-    const fleetId = event.PhysicalResourceId!;
-    const inventory = this.inventoryFor(props.TableName);
-    const meta = await inventory.getMeta(fleetId);
-    const generation = progress.generation as number;
-    if (event.RequestType === 'Create' && meta?.failure && meta.generation === generation) {
-      return this.cleanUpFailedCreate(event, inventory, meta);
-    }
+    const version = progress.version;
     const target: Target = {
-      fleetId,
+      fleetId: event.PhysicalResourceId!,
       props,
-      desired: toInt(props.DesiredCount, 'DesiredCount') ?? 0,
-      version: progress.version as string,
-      hash: configHash(props, progress.version as string),
-      generation,
+      settings: fleetSettings(props),
+      version,
+      hash: configHash(props, version),
+      generation: progress.generation,
+      requestId: event.RequestId,
     };
-    try {
-      if (this.clock.now() > progress.deadline) {
-        throw new ProvisioningError(`MicroVmFleet ${fleetId} did not converge in time: ${await this.summary(inventory, target)}. ` +
-          'Raise `timeout`, lower `desiredCount`, or raise `launchRate` (and the RunMicrovm rate quota).');
+    const inventory = this.inventoryFor(props.TableName);
+    const stepEnd = this.clock.now() + this.stepBudgetMs;
+    const launcher = new Launcher(this.runClient, { rate: target.settings.launchRate, clock: this.clock, random: this.random });
+    for (;;) {
+      const meta = await inventory.getMeta(target.fleetId);
+      if (!owns(meta, target)) return this.superseded(target, meta);
+      if (event.RequestType === 'Create' && meta!.failure) return this.cleanUpFailedCreate(event, target, inventory, meta!, stepEnd);
+      let round: Round;
+      try {
+        if (this.clock.now() > progress.deadline) {
+          throw new ProvisioningError(`MicroVmFleet ${target.fleetId} did not converge in time: ${await this.summary(inventory, target)}. ` +
+            'Raise `timeout`, lower `desiredCount`, or raise `launchRate` (and the RunMicrovm rate quota).');
+        }
+        round = await this.reconcileRound(event, target, inventory, meta!, launcher, stepEnd);
+      } catch (err) {
+        if (event.RequestType !== 'Create') throw asProvisioningError(err);
+        // Clean up before reporting: the rollback's Delete then finds nothing left.
+        const failure = asProvisioningError(err).message;
+        log('create failed: terminating what was launched', { fleetId: target.fleetId, error: errorName(err) });
+        if (!await inventory.putMetaIf({ ...meta!, failure }, target)) return this.superseded(target, await inventory.getMeta(target.fleetId));
+        continue;
       }
-      return await this.reconcileStep(event, target, inventory, meta);
-    } catch (err) {
-      if (event.RequestType !== 'Create') throw asProvisioningError(err);
-      // A failed Create gets no Delete from the framework: clean up first, report afterwards.
-      const failure = asProvisioningError(err).message;
-      log('create failed: terminating what was launched', { fleetId, error: errorName(err) });
-      const m: MetaRecord = { ...(meta ?? { pk: fleetId, sk: 'meta', generation, requestId: event.RequestId, nextSlot: 0 }), failure };
-      await inventory.putMeta(m);
-      return this.cleanUpFailedCreate(event, inventory, m);
+      if (round.response) return round.response;
+      if (this.clock.now() + ROUND_MS >= stepEnd) return { IsComplete: false };
+      if (!round.acted) await this.clock.sleep(ROUND_MS);
     }
   }
 
-  private async cleanUpFailedCreate(event: CompleteEvent, inventory: Inventory, meta: MetaRecord): Promise<IsCompleteResponse> {
-    const { done, terminated } = await this.drain(event, inventory);
+  /** A newer request took the fleet during this step: it stops without acting further. */
+  private superseded(target: Fence & { fleetId: string }, meta: MetaRecord | undefined): never {
+    log('stale waiter: a later request owns the resource, stopping without acting', { fleetId: target.fleetId, generation: target.generation, current: meta?.generation });
+    throw new ProvisioningError(`request ${target.requestId} was superseded (${supersededBy(meta)}): stopped without acting.`);
+  }
+
+  /** One round: observe, plan, act. */
+  private async reconcileRound(event: CompleteEvent, target: Target, inventory: Inventory, meta: MetaRecord,
+    launcher: Launcher, stepEnd: number): Promise<Round> {
+    const fleetId = target.fleetId;
+    let records = await inventory.listSlots(fleetId);
+    // Launches whose outcome is unknown (a crash, or retries exhausted): re-issue the recorded tokens.
+    records = await this.resolveLaunching(event, inventory, records, stepEnd, launcher);
+    records = await this.observeStates(inventory, records, fleetId);
+
+    const p = plan({
+      slots: records,
+      target: {
+        generation: target.generation,
+        configHash: target.hash,
+        desired: target.settings.desired,
+        updatePolicy: target.settings.updatePolicy,
+        batchSize: target.settings.batchSize,
+        suspendAfterLaunch: target.settings.suspendAfterLaunch,
+      },
+      fenceGeneration: meta.generation,
+      limits: { launchRate: target.settings.launchRate, capacity: meta.capacity },
+    });
+    for (const reason of p.reasons) log('plan', { fleetId, reason });
+    if (p.drop.length) {
+      log('instances found stopped: dropped from the inventory, replaced', { fleetId, count: p.drop.length });
+      await inventory.deleteSlots(fleetId, p.drop);
+    }
+    if (p.converged) {
+      const current = records.filter((r) => r.configHash === target.hash && !p.drop.includes(r.sk));
+      log('fleet converged', { fleetId, instances: current.length });
+      return { response: { IsComplete: true, Data: this.attributes(target, current) }, acted: true };
+    }
+    if (p.quotaBlocked) {
+      throw await this.quotaError(undefined, target, records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING').length);
+    }
+    await this.act(p, records, inventory, fleetId, stepEnd);
+    const chunk = Math.max(1, Math.ceil(target.settings.launchRate * LAUNCH_CHUNK_SECONDS));
+    const launches = Math.min(p.launches, chunk);
+    if (launches > 0 && this.clock.now() < stepEnd) {
+      await this.launchNew(event, target, inventory, records, launches, stepEnd, launcher);
+      return { acted: true };
+    }
+    log('waiting for instances', { fleetId, ...p.counts, desired: target.settings.desired });
+    return { acted: false };
+  }
+
+  /** Terminations, suspends and resumes of a plan, each at the service's pace. */
+  private async act(p: Plan, records: SlotRecord[], inventory: Inventory, fleetId: string, stepEnd: number): Promise<void> {
+    const bySk = new Map(records.map((r) => [r.sk, r]));
+    const pick = (sks: readonly string[]) => sks.map((sk) => bySk.get(sk)!).filter((r) => r.phase === 'LAUNCHED');
+    const terminate = pick(p.terminate);
+    const suspend = pick(p.suspend);
+    const resume = pick(p.resume);
+    const updated: SlotRecord[] = [];
+    if (terminate.length) {
+      log('terminating', { fleetId, count: terminate.length });
+      // Kept on record as TERMINATING (they still hold memory) until observed stopped.
+      updated.push(...(await this.terminate(terminate, stepEnd)).map((r) => ({ ...r, state: 'TERMINATING' })));
+    }
+    if (suspend.length) {
+      log('suspending (warm pool)', { fleetId, count: suspend.length });
+      updated.push(...(await this.transition(suspend, SUSPEND_RATE, stepEnd, (id) => new SuspendMicrovmCommand({ microvmIdentifier: id })))
+        .map((r) => ({ ...r, state: 'SUSPENDING' })));
+    }
+    if (resume.length) {
+      log('resuming (warm pool off)', { fleetId, count: resume.length });
+      // Stays SUSPENDED on record until observed RUNNING (the resume hook runs first).
+      await this.transition(resume, RESUME_RATE, stepEnd, (id) => new ResumeMicrovmCommand({ microvmIdentifier: id }));
+    }
+    if (updated.length) await inventory.putSlots(updated);
+  }
+
+  private async cleanUpFailedCreate(event: CompleteEvent, target: Target, inventory: Inventory, meta: MetaRecord,
+    stepEnd: number): Promise<IsCompleteResponse> {
+    const { done, terminated } = await this.drain(event, inventory, target.fleetId, stepEnd);
     if (!done) return { IsComplete: false };
-    await inventory.deleteMeta(event.PhysicalResourceId!);
+    await inventory.deleteMeta(target.fleetId);
     throw new ProvisioningError(`${meta.failure} Every MicroVM this deploy launched was terminated${terminated ? ` (${terminated} in the last step)` : ''}; the inventory is empty.`);
   }
 
-  private async reconcileStep(event: CompleteEvent, target: Target, inventory: Inventory, meta: MetaRecord | undefined): Promise<IsCompleteResponse> {
-    const stepEnd = this.clock.now() + this.stepBudgetMs;
+  private async launchNew(event: CompleteEvent, target: Target, inventory: Inventory, records: SlotRecord[], count: number,
+    stepEnd: number, launcher: Launcher): Promise<void> {
     const props = target.props;
-    let records = await inventory.listSlots(target.fleetId);
-
-    // 1. Launches whose outcome is unknown (a crash, or retries exhausted): re-issue the recorded tokens.
-    records = await this.resolveLaunching(event, inventory, records, stepEnd);
-
-    // 2. Observe, drop the dead, suspend warm-pool instances.
-    records = await this.observeAndPrune(inventory, records, target.fleetId);
-    records = await this.suspendPending(inventory, records, stepEnd);
-
-    // 3. Plan.
-    const isReady = (r: SlotRecord) => r.phase === 'LAUNCHED' && !r.suspendPending && READY.has(r.state ?? '');
-    // Stopping on their own (idle policy, 8-hour cap): neither counted nor terminated; dropped once stopped.
-    const dying = records.filter((r) => r.state === 'TERMINATING');
-    const current = records.filter((r) => r.configHash === target.hash && r.state !== 'TERMINATING');
-    const old = records.filter((r) => r.configHash !== target.hash && r.state !== 'TERMINATING');
-    const readyCurrent = current.filter(isReady).length;
-    const toTerminate: SlotRecord[] = [];
-    if (current.length > target.desired) {
-      toTerminate.push(...byExpendability(current, isReady).slice(0, current.length - target.desired));
-    }
-    const keepOld = Math.min(old.length, Math.max(0, target.desired - readyCurrent));
-    toTerminate.push(...byExpendability(old, isReady).slice(0, old.length - keepOld));
-    let launches = Math.max(0, target.desired - current.length);
-    if (old.length > 0 && props.UpdatePolicy !== 'REPLACE_ALL') {
-      const batch = toInt(props.BatchSize, 'BatchSize') ?? 1;
-      const inFlight = current.filter((r) => !isReady(r)).length;
-      launches = Math.min(launches, Math.max(0, batch - inFlight));
-    }
-
-    if (toTerminate.length === 0 && launches === 0) {
-      const pending = records.filter((r) => !isReady(r)).length;
-      if (pending === 0 && dying.length === 0 && old.length === 0 && current.length === target.desired) {
-        log('fleet converged', { fleetId: target.fleetId, instances: current.length });
-        return { IsComplete: true, Data: this.attributes(target, current) };
-      }
-      log('waiting for instances', { fleetId: target.fleetId, ready: readyCurrent, desired: target.desired, pending, old: old.length });
-      return { IsComplete: false };
-    }
-
-    // 4. Act: terminate first (frees memory quota for the launches), then launch.
-    if (toTerminate.length) {
-      log('terminating', { fleetId: target.fleetId, count: toTerminate.length });
-      const done = await this.terminate(toTerminate, stepEnd);
-      await inventory.deleteSlots(target.fleetId, done.map((r) => r.sk));
-    }
-    if (launches > 0 && this.clock.now() < stepEnd) {
-      await this.launchNew(event, target, inventory, meta, records, launches, stepEnd);
-    }
-    return { IsComplete: false };
-  }
-
-  private async launchNew(event: CompleteEvent, target: Target, inventory: Inventory, meta: MetaRecord | undefined,
-    records: SlotRecord[], count: number, stepEnd: number): Promise<void> {
-    const props = target.props;
+    // Reserve the slot numbers under the fence: a slot (and so a token) is never used twice.
+    const meta = await inventory.getMeta(target.fleetId);
+    if (!owns(meta, target)) this.superseded(target, meta);
     const inGen = records.filter((r) => r.generation === target.generation).map((r) => r.slot);
-    const base = Math.max(meta?.generation === target.generation ? meta.nextSlot : 0, inGen.length ? Math.max(...inGen) + 1 : 0);
-    // Reserve the slot numbers first: a slot (and so a token) is never used twice, even if its record is later removed.
-    await inventory.putMeta({
-      ...(meta ?? { pk: target.fleetId, sk: 'meta', generation: target.generation, requestId: event.RequestId }),
-      generation: target.generation,
-      nextSlot: base + count,
-      failure: undefined,
-    } as MetaRecord);
+    const base = Math.max(meta!.nextSlot, inGen.length ? Math.max(...inGen) + 1 : 0);
+    if (!await inventory.putMetaIf({ ...meta!, nextSlot: base + count }, target)) this.superseded(target, await inventory.getMeta(target.fleetId));
     const now = this.clock.now();
-    const suspend = toBool(props.SuspendAfterLaunch);
     const fresh: SlotRecord[] = [];
     for (let i = 0; i < count; i++) {
       const slot = base + i;
@@ -270,16 +337,38 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
         imageArn: props.ImageArn,
         imageVersion: target.version,
         phase: 'LAUNCHING',
-        suspendPending: suspend || undefined,
         recordedAt: now,
       });
     }
-    // Recorded BEFORE RunMicrovm.
+    // Recorded BEFORE RunMicrovm, then the fence is read again: a Delete that took the fleet in
+    // between finds these records and resolves them itself; nothing is sent from here.
     await inventory.putSlots(fresh);
+    const after = await inventory.getMeta(target.fleetId);
+    if (!owns(after, target)) {
+      await inventory.deleteSlots(target.fleetId, fresh.map((r) => r.sk));
+      this.superseded(target, after);
+    }
     log('launching', { fleetId: target.fleetId, count, generation: target.generation });
-    const input = { ...launchInput(props, target.version), runHookPayload: await this.payload(props) };
-    const results = await this.runBatch(inventory, fresh, fresh.map((r) => ({ clientToken: r.clientToken, input })), stepEnd, props, true);
-    await this.failOnRefusal(results, target, records.filter((r) => r.phase === 'LAUNCHED').length);
+    const input = { ...launchInput(props, target.version), runHookPayload: await this.payload(props, event.RequestId) };
+    const results = await this.runBatch(inventory, fresh, fresh.map((r) => ({ clientToken: r.clientToken, input })), stepEnd, launcher, true, target);
+    const launchedBefore = records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING').length;
+    const quota = results.find((r) => r.error && classifyError(r.error) === 'quota');
+    if (quota) {
+      // Learn how many instances the account's memory quota lets this fleet hold; the planner
+      // launches no more than that, and replaces terminate-first when it must.
+      const held = records.filter((r) => !['TERMINATING', 'TERMINATED', 'GONE'].includes(r.state ?? '')).length;
+      const capacity = held + results.filter((r) => r.microvmId).length;
+      log('RunMicrovm refused by the memory quota: fleet capacity learned', { fleetId: target.fleetId, capacity });
+      const m = await inventory.getMeta(target.fleetId);
+      if (owns(m, target)) await inventory.putMetaIf({ ...m!, capacity }, target);
+      const replaceable = records.some((r) => r.configHash !== target.hash && r.phase === 'LAUNCHED' && r.state !== 'TERMINATING');
+      if (!replaceable) throw await this.quotaError(quota.error, target, launchedBefore + results.filter((r) => r.microvmId).length);
+    }
+    const refused = results.find((r) => r.definitelyNotLaunched && classifyError(r.error) !== 'quota');
+    if (refused) {
+      throw new ProvisioningError(`RunMicrovm refused to launch a MicroVM of ${props.ImageArn} version ${target.version}: ${describeError(refused.error)}. ` +
+        'Check that the version is ACTIVE and SUCCESSFUL, that the connectors are ACTIVE, and the fleet\'s settings.');
+    }
   }
 
   /**
@@ -287,13 +376,8 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
    * launched → LAUNCHED with the id; refused or never sent → record removed; unknown → stays LAUNCHING.
    */
   private async runBatch(inventory: Inventory, recs: SlotRecord[], requests: LaunchRequest[], stepEnd: number,
-    props: FleetProps, fresh: boolean): Promise<LaunchResult[]> {
+    launcher: Launcher, fresh: boolean, fence?: Fence): Promise<LaunchResult[]> {
     const byToken = new Map(recs.map((r) => [r.clientToken, r]));
-    const launcher = new Launcher(this.runClient, {
-      rate: Number(props.LaunchRate) || 5,
-      clock: this.clock,
-      random: this.random,
-    });
     let toPut: SlotRecord[] = [];
     let toDelete: string[] = [];
     const flush = async () => {
@@ -301,9 +385,13 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
       const d = toDelete;
       toPut = [];
       toDelete = [];
+      // A request superseded meanwhile writes nothing back: the request that took the fleet
+      // resolved these records' tokens itself (they were recorded before the fence was re-read).
+      if (fence && !owns(await inventory.getMeta(recs[0].pk), fence)) return;
       if (p.length) await inventory.putSlots(p);
       if (d.length) await inventory.deleteSlots(recs[0].pk, d);
     };
+    const callsBefore = launcher.calls;
     const results = await launcher.launch(requests, {
       sendUntil: stepEnd,
       onResult: async (r) => {
@@ -321,19 +409,8 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
     if (fresh) for (const r of results) if (r.skipped) toDelete.push(byToken.get(r.clientToken)!.sk);
     await flush();
     const launched = results.filter((r) => r.microvmId).length;
-    log('launch batch settled', { launched, refused: results.filter((r) => r.definitelyNotLaunched).length, unknown: results.filter((r) => !r.microvmId && !r.definitelyNotLaunched && !r.skipped).length, skipped: results.filter((r) => r.skipped).length, calls: launcher.calls });
+    log('launch batch settled', { launched, refused: results.filter((r) => r.definitelyNotLaunched).length, unknown: results.filter((r) => !r.microvmId && !r.definitelyNotLaunched && !r.skipped).length, skipped: results.filter((r) => r.skipped).length, calls: launcher.calls - callsBefore });
     return results;
-  }
-
-  /** Quota, validation, access and not-found refusals fail the deploy; unknown outcomes are re-issued next poll. */
-  private async failOnRefusal(results: LaunchResult[], target: Target, launchedBefore: number): Promise<void> {
-    const quota = results.find((r) => r.error && isQuotaExceeded(r.error));
-    if (quota) throw await this.quotaError(quota.error, target, launchedBefore + results.filter((r) => r.microvmId).length);
-    const refused = results.find((r) => r.definitelyNotLaunched);
-    if (refused) {
-      throw new ProvisioningError(`RunMicrovm refused to launch a MicroVM of ${target.props.ImageArn} version ${target.version}: ${describeError(refused.error)}. ` +
-        'Check that the version is ACTIVE and SUCCESSFUL, that the connectors are ACTIVE, and the fleet\'s settings.');
-    }
   }
 
   private async quotaError(err: unknown, target: Target, holding: number): Promise<ProvisioningError> {
@@ -344,14 +421,15 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
     } catch (e) {
       log('could not read the image memory size', { error: errorName(e) });
     }
-    const e = err as { serviceCode?: string; quotaCode?: string };
+    const e = (err ?? {}) as { serviceCode?: string; quotaCode?: string };
     const code = e.quotaCode ? ` (quota ${e.serviceCode ?? 'lambda'}/${e.quotaCode})` : '';
     const gib = (mib: number) => `${(mib / 1024).toFixed(mib % 1024 ? 1 : 0)} GiB`;
-    const need = target.desired * memory;
-    const batch = target.props.UpdatePolicy === 'REPLACE_ALL' ? target.desired : (toInt(target.props.BatchSize, 'BatchSize') ?? 1);
+    const desired = target.settings.desired;
+    const need = desired * memory;
+    const message = err ? errorMessage(err) : 'RunMicrovm was refused earlier in this deploy.';
     return new ProvisioningError(
-      `ServiceQuotaExceededException${code}: ${errorMessage(err)} The account's MicroVM memory quota counts every RUNNING or SUSPENDED MicroVM in the Region. ` +
-      `This fleet needs ${target.desired} × ${memory} MiB = ${gib(need)} (up to ${target.desired + batch} × ${memory} MiB = ${gib((target.desired + batch) * memory)} while replacing instances) ` +
+      `ServiceQuotaExceededException${code}: ${message} The account's MicroVM memory quota counts every RUNNING or SUSPENDED MicroVM in the Region. ` +
+      `This fleet needs ${desired} × ${memory} MiB = ${gib(need)} ` +
       `and held ${holding} × ${memory} MiB = ${gib(holding * memory)} when the service refused; the rest of the quota (default 400 GB, 1,024 GB in us-east-1, us-east-2, us-west-2 and ap-northeast-1) is used by other MicroVMs. ` +
       'Lower desiredCount or the image memory, terminate other MicroVMs, or request a quota increase in Service Quotas.');
   }
@@ -360,9 +438,11 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
   // Shared steps
 
   /** Re-issues the recorded tokens of LAUNCHING records, with the configuration they were recorded with. */
-  private async resolveLaunching(event: CompleteEvent, inventory: Inventory, records: SlotRecord[], stepEnd: number): Promise<SlotRecord[]> {
+  private async resolveLaunching(event: CompleteEvent, inventory: Inventory, records: SlotRecord[], stepEnd: number,
+    launcher: Launcher): Promise<SlotRecord[]> {
     const launching = records.filter((r) => r.phase === 'LAUNCHING');
     if (!launching.length) return records;
+    const fleetId = launching[0].pk;
     const candidates = [event.ResourceProperties, event.OldResourceProperties].filter((p): p is FleetProps => !!p);
     const requests: LaunchRequest[] = [];
     const unresolvable: SlotRecord[] = [];
@@ -372,98 +452,84 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
         unresolvable.push(r);
         continue;
       }
-      requests.push({ clientToken: r.clientToken, input: { ...launchInput(props, r.imageVersion), runHookPayload: await this.payload(props) } });
+      const runHookPayload = await this.payload(props, event.RequestId);
+      requests.push({ clientToken: r.clientToken, input: { ...launchInput(props, r.imageVersion), runHookPayload } });
     }
     if (unresolvable.length) {
       // Two configurations back, with a crash in between: the request cannot be rebuilt byte for byte.
       log('launch records of an older configuration cannot be re-issued; dropped', { count: unresolvable.length });
-      await inventory.deleteSlots(event.PhysicalResourceId!, unresolvable.map((r) => r.sk));
+      await inventory.deleteSlots(fleetId, unresolvable.map((r) => r.sk));
     }
     if (requests.length) {
       log('re-issuing recorded launch tokens', { count: requests.length });
-      const results = await this.runBatch(inventory, launching, requests, stepEnd, event.ResourceProperties, false);
-      const conflict = results.find((r) => r.error && isConflict(r.error));
+      const results = await this.runBatch(inventory, launching, requests, stepEnd, launcher, false);
+      const conflict = results.find((r) => r.error && classifyError(r.error) === 'conflict');
       if (conflict) {
         throw new ProvisioningError(`re-issuing a recorded launch token was refused because the token was already used with other parameters (${describeError(conflict.error)}): ` +
           'the /run payload secret probably changed between a launch and its retry, so that MicroVM cannot be identified. ' +
           `Find it with ListMicrovms (image ${launching[0].imageArn}) and terminate it by hand, then retry.`);
       }
-      const quota = results.find((r) => r.error && isQuotaExceeded(r.error));
-      if (quota && event.RequestType !== 'Delete') {
-        const props = event.ResourceProperties;
-        const version = launching[0].imageVersion;
-        throw await this.quotaError(quota.error, {
-          fleetId: event.PhysicalResourceId!, props, desired: toInt(props.DesiredCount, 'DesiredCount') ?? 0, version, hash: '', generation: 0,
-        }, records.filter((r) => r.phase === 'LAUNCHED').length);
-      }
     }
-    return inventory.listSlots(event.PhysicalResourceId!);
+    return inventory.listSlots(fleetId);
   }
 
-  /** One ListMicrovms pass per (image, version); the dead are dropped from the inventory (and replaced by the plan). */
-  private async observeAndPrune(inventory: Inventory, records: SlotRecord[], fleetId: string): Promise<SlotRecord[]> {
+  /**
+   * One ListMicrovms pass per (image, version): records the states seen; an instance no longer
+   * listed past the grace period is GONE (the planner drops and replaces it).
+   */
+  private async observeStates(inventory: Inventory, records: SlotRecord[], fleetId: string): Promise<SlotRecord[]> {
     const launched = records.filter((r) => r.phase === 'LAUNCHED');
     if (!launched.length) return records;
-    const { vms } = await observe(this.client, launched.map((r) => ({ imageArn: r.imageArn, imageVersion: r.imageVersion })));
+    const vms = new Map<string, string>();
+    const groups = new Map(launched.map((r) => [`${r.imageArn}\u0000${r.imageVersion}`, r]));
+    for (const g of groups.values()) {
+      for (const vm of await listMicrovms(this.client, { imageArn: g.imageArn, imageVersion: g.imageVersion, liveOnly: false })) {
+        if (vm.microvmId && vm.state) vms.set(vm.microvmId, vm.state);
+      }
+    }
     const now = this.clock.now();
-    const keep: SlotRecord[] = [];
     const changed: SlotRecord[] = [];
-    const dead: SlotRecord[] = [];
-    for (const r of records) {
-      if (r.phase !== 'LAUNCHED') {
-        keep.push(r);
-        continue;
-      }
+    const out = records.map((r) => {
+      if (r.phase !== 'LAUNCHED') return r;
       const seen = vms.get(r.microvmId!);
-      const state = seen?.state ?? (now - (r.launchedAt ?? r.recordedAt) < LIST_GRACE_MS ? 'PENDING' : 'GONE');
-      // TERMINATING stays on record (it still holds memory) until the service reports it stopped.
-      if (!ALIVE.has(state) && state !== 'TERMINATING') {
-        dead.push(r);
-        continue;
-      }
-      const next = { ...r, state, suspendPending: r.suspendPending && state !== 'SUSPENDED' && state !== 'SUSPENDING' ? true : undefined };
-      if (next.state !== r.state || next.suspendPending !== r.suspendPending) changed.push(next);
-      keep.push(next);
-    }
-    if (dead.length) {
-      log('instances found stopped: replaced, not counted', { fleetId, count: dead.length, ids: dead.slice(0, MAX_IDS_IN_MESSAGE).map((r) => r.microvmId) });
-      await inventory.deleteSlots(fleetId, dead.map((r) => r.sk));
-    }
-    if (changed.length) await inventory.putSlots(changed);
-    return keep;
-  }
-
-  /** Warm pool: SuspendMicrovm each new instance once RUNNING. */
-  private async suspendPending(inventory: Inventory, records: SlotRecord[], stepEnd: number): Promise<SlotRecord[]> {
-    const due = records.filter((r) => r.suspendPending && r.state === 'RUNNING');
-    if (!due.length) return records;
-    const bucket = new TokenBucket(SUSPEND_RATE, 1, this.clock);
-    const updated = new Map<string, SlotRecord>();
-    await paced(due, bucket, this.clock, stepEnd, async (r) => {
-      try {
-        await this.client.send(new SuspendMicrovmCommand({ microvmIdentifier: r.microvmId! }));
-        updated.set(r.sk, { ...r, state: 'SUSPENDING', suspendPending: undefined });
-      } catch (err) {
-        if (isNotFound(err)) return; // gone: the next observation drops it
-        if (isConflict(err)) return; // no longer RUNNING: observed again next poll
-        throw err;
-      }
+      const state = seen ?? (now - (r.launchedAt ?? r.recordedAt) < LIST_GRACE_MS ? r.state ?? 'PENDING' : 'GONE');
+      if (state === r.state) return r;
+      const next = { ...r, state };
+      changed.push(next);
+      return next;
     });
-    if (updated.size) await inventory.putSlots([...updated.values()]);
-    return records.map((r) => updated.get(r.sk) ?? r);
+    if (changed.length) await inventory.putSlots(changed.filter((r) => r.state !== 'GONE' && r.state !== 'TERMINATED'));
+    if (!vms.size && launched.length) log('no instance of this fleet is listed yet', { fleetId });
+    return out;
   }
 
   /** TerminateMicrovm at the service's pace; returns the records whose instances are stopping or gone. */
   private async terminate(records: SlotRecord[], stepEnd: number): Promise<SlotRecord[]> {
-    const bucket = new TokenBucket(TERMINATE_RATE, 1, this.clock);
+    // Already gone, or already TERMINATED: nothing more to do for it.
+    return this.transition(records, TERMINATE_RATE, stepEnd, (id) => new TerminateMicrovmCommand({ microvmIdentifier: id }),
+      (err) => classifyError(err) === 'notFound');
+  }
+
+  /**
+   * One call per instance at `rate`, sending nothing after `until`; returns the records whose call
+   * was accepted (or whose refusal `settled` says needs nothing more). An instance gone or in
+   * another state is observed again in the next round.
+   */
+  private async transition(records: SlotRecord[], rate: number, until: number, command: (microvmId: string) => any,
+    settled: (err: unknown) => boolean = () => false): Promise<SlotRecord[]> {
+    const bucket = new TokenBucket(rate, 1, this.clock);
     const done: SlotRecord[] = [];
-    await paced(records, bucket, this.clock, stepEnd, async (r) => {
-      if (r.phase !== 'LAUNCHED') return;
+    await paced(records, bucket, this.clock, until, async (r) => {
       try {
-        await this.client.send(new TerminateMicrovmCommand({ microvmIdentifier: r.microvmId! }));
+        await this.client.send(command(r.microvmId!));
       } catch (err) {
-        // Already gone, or already TERMINATED (the service answers 400 to mutations of a terminated VM).
-        if (!isNotFound(err) && !/terminat/i.test(errorMessage(err))) throw err;
+        if (settled(err)) {
+          done.push(r);
+          return;
+        }
+        // Gone, or no longer in that state: observed again in the next round.
+        if (['notFound', 'conflict', 'busy'].includes(classifyError(err))) return;
+        throw err;
       }
       done.push(r);
     });
@@ -473,40 +539,54 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
   // ----------------------------------------------------------------------------------------------
   // Delete (and the clean-up of a failed Create)
 
-  private async deleteStep(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+  private async deleteStep(event: CompleteEvent, progress: DeleteProgress): Promise<IsCompleteResponse> {
     const inventory = this.inventoryFor(event.ResourceProperties.TableName);
-    const { done, remaining } = await this.drain(event, inventory);
-    if (done) {
-      await inventory.deleteMeta(event.PhysicalResourceId!);
-      return { IsComplete: true };
+    const fleetId = progress.fleetId;
+    const fence: Fence = { generation: progress.generation, requestId: event.RequestId };
+    const stepEnd = this.clock.now() + this.stepBudgetMs;
+    for (;;) {
+      const meta = await inventory.getMeta(fleetId);
+      // The meta item is gone once a delete finished: another poll of this delete did the work.
+      if (meta && !owns(meta, fence)) this.superseded({ ...fence, fleetId }, meta);
+      const { done, remaining, terminated } = await this.drain(event, inventory, fleetId, stepEnd);
+      if (done) {
+        await inventory.deleteMeta(fleetId);
+        return { IsComplete: true };
+      }
+      if (this.clock.now() > progress.deadline) {
+        throw new ProvisioningError(`MicroVmFleet ${fleetId} could not stop every instance in time: ${remaining.length} left ` +
+          `(${remaining.slice(0, MAX_IDS_IN_MESSAGE).map((r) => `${r.microvmId ?? 'launching'} ${r.state ?? ''}`.trim()).join(', ')}). ` +
+          'Retry the delete; TerminateMicrovm is idempotent.');
+      }
+      if (this.clock.now() + ROUND_MS >= stepEnd) return { IsComplete: false };
+      if (!terminated) await this.clock.sleep(ROUND_MS);
     }
-    if (this.clock.now() > progress.deadline) {
-      throw new ProvisioningError(`MicroVmFleet ${event.PhysicalResourceId} could not stop every instance in time: ${remaining.length} left ` +
-        `(${remaining.slice(0, MAX_IDS_IN_MESSAGE).map((r) => `${r.microvmId ?? 'launching'} ${r.state ?? ''}`.trim()).join(', ')}). ` +
-        'Retry the delete; TerminateMicrovm is idempotent.');
-    }
-    return { IsComplete: false };
   }
 
   /**
-   * One step of emptying the fleet: resolve unknown launches, terminate whatever still runs,
+   * One round of emptying the fleet: resolve unknown launches, terminate whatever still runs,
    * drop records whose instances have stopped. Done when the inventory is empty.
    */
-  private async drain(event: CompleteEvent, inventory: Inventory): Promise<{ done: boolean; terminated: number; remaining: SlotRecord[] }> {
-    const fleetId = event.PhysicalResourceId!;
-    const stepEnd = this.clock.now() + this.stepBudgetMs;
+  private async drain(event: CompleteEvent, inventory: Inventory, fleetId: string, stepEnd: number):
+  Promise<{ done: boolean; terminated: number; remaining: SlotRecord[] }> {
     let records = await inventory.listSlots(fleetId);
-    records = await this.resolveLaunching(event, inventory, records, stepEnd);
-    records = await this.observeAndPrune(inventory, records, fleetId);
-    const running = records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING');
+    if (records.some((r) => r.phase === 'LAUNCHING')) {
+      const rate = Number(event.ResourceProperties.LaunchRate);
+      const launcher = new Launcher(this.runClient, { rate: rate > 0 ? rate : 1, clock: this.clock, random: this.random });
+      records = await this.resolveLaunching(event, inventory, records, stepEnd, launcher);
+    }
+    records = await this.observeStates(inventory, records, fleetId);
+    const stopped = records.filter((r) => r.state === 'TERMINATED' || r.state === 'GONE');
+    if (stopped.length) await inventory.deleteSlots(fleetId, stopped.map((r) => r.sk));
+    const running = records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING' && !stopped.includes(r));
     let terminated = 0;
     if (running.length) {
       log('terminating', { fleetId, count: running.length });
       const done = await this.terminate(running, stepEnd);
       terminated = done.length;
-      if (done.length) await inventory.putSlots(done.map((r) => ({ ...r, state: 'TERMINATING', suspendPending: undefined })));
+      if (done.length) await inventory.putSlots(done.map((r) => ({ ...r, state: 'TERMINATING' })));
     }
-    const remaining = await inventory.listSlots(fleetId);
+    const remaining = records.filter((r) => !stopped.includes(r));
     return { done: remaining.length === 0, terminated, remaining };
   }
 
@@ -520,11 +600,15 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
     return image.latestActiveImageVersion;
   }
 
-  /** The /run payload: inline, or read from Secrets Manager (cached per invocation, never logged). */
-  private async payload(props: FleetProps): Promise<string | undefined> {
+  /**
+   * The /run payload: inline, or read from Secrets Manager once per CloudFormation request (so a
+   * rotated secret reaches the next deploy's launches, whichever Lambda container serves it), never logged.
+   */
+  private async payload(props: FleetProps, requestId: string): Promise<string | undefined> {
     if (!props.RunHookPayloadSecretArn) return props.RunHookPayload;
     const arn = props.RunHookPayloadSecretArn;
-    let value = this.payloads.get(arn);
+    if (this.payloads.requestId !== requestId) this.payloads = { requestId, values: new Map() };
+    let value = this.payloads.values.get(arn);
     if (value === undefined) {
       const secrets = this.options.secrets ?? new SecretsManagerClient({});
       const out = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
@@ -536,7 +620,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
       if (bytes > MAX_PAYLOAD_BYTES) {
         throw new ProvisioningError(`secret ${arn} holds ${bytes} bytes; RunMicrovm takes a /run payload of at most ${MAX_PAYLOAD_BYTES} bytes: shorten it, or pass a reference the instance resolves.`);
       }
-      this.payloads.set(arn, value);
+      this.payloads.values.set(arn, value);
     }
     return value;
   }
@@ -560,22 +644,17 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
       const k = `${r.configHash === target.hash ? 'target' : 'old'} ${r.phase === 'LAUNCHING' ? 'LAUNCHING' : r.state}`;
       counts[k] = (counts[k] ?? 0) + 1;
     }
-    return `${target.desired} desired; inventory: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ') || 'empty'}`;
+    return `${target.settings.desired} desired; inventory: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ') || 'empty'}`;
   }
 }
 
-/** Least useful first: not ready, then the newest slots. */
-function byExpendability(records: SlotRecord[], isReady: (r: SlotRecord) => boolean): SlotRecord[] {
-  return [...records].sort((a, b) => Number(isReady(a)) - Number(isReady(b)) || b.sk.localeCompare(a.sk));
-}
-
 /** Runs `fn` over `items` at the bucket's pace, up to 8 at once, sending nothing after `until`. */
-async function paced<T>(items: T[], bucket: TokenBucket, clock: LauncherClock, until: number,
+async function paced<T>(items: T[], bucket: TokenBucket, clock: Clock, until: number,
   fn: (item: T) => Promise<void>, concurrency = 8): Promise<void> {
   let next = 0;
   const worker = async () => {
     for (;;) {
-      if (clock.now() >= until) return; // the rest waits for the next poll
+      if (clock.now() >= until) return; // the rest waits for the next round or poll
       const i = next++;
       if (i >= items.length) return;
       await bucket.take();
@@ -583,6 +662,10 @@ async function paced<T>(items: T[], bucket: TokenBucket, clock: LauncherClock, u
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
+
+function supersededBy(meta: MetaRecord | undefined): string {
+  return meta ? `generation ${meta.generation} of request ${meta.requestId} owns the fleet` : 'the fleet was deleted';
 }
 
 function asProvisioningError(err: unknown): Error {

@@ -9,6 +9,8 @@ import {
   QueryCommand,
   WriteRequest,
 } from '@aws-sdk/client-dynamodb';
+import { systemClock } from '../shared/clock';
+import type { Clock } from '../shared/clock';
 import { backoffDelay } from '../shared/retry';
 
 /**
@@ -36,26 +38,35 @@ export interface SlotRecord {
   readonly phase: SlotPhase;
   readonly microvmId?: string;
   readonly endpoint?: string;
-  /** The MicroVM state last observed by the handler (PENDING, RUNNING, SUSPENDED, ...). */
+  /** The MicroVM state last observed by the handler (PENDING, RUNNING, SUSPENDED, TERMINATING, ...). */
   readonly state?: string;
-  /** A warm-pool instance still to be suspended once RUNNING. */
-  readonly suspendPending?: boolean;
   /** Epoch ms. */
   readonly recordedAt: number;
   readonly launchedAt?: number;
 }
 
-export interface MetaRecord {
+/**
+ * The fence: the request that owns the fleet now. Every request (Create, Update, Delete) opens a
+ * new generation with a conditional write; a poll whose request no longer owns the fleet (a
+ * cancelled or superseded request whose waiter CloudFormation left running) stops without acting.
+ */
+export interface Fence {
+  readonly generation: number;
+  readonly requestId: string;
+}
+
+export interface MetaRecord extends Fence {
   readonly pk: string;
   readonly sk: 'meta';
-  /** The generation of the current CloudFormation request. */
-  readonly generation: number;
-  /** The request that opened that generation: a retried onEvent reuses it. */
-  readonly requestId: string;
-  /** Next unused slot number in that generation (slots, and so tokens, are never reused). */
+  /** Next unused slot number in this generation (slots, and so tokens, are never reused). */
   readonly nextSlot: number;
   /** Set when a Create failed: the following polls clean up, then report it. */
   readonly failure?: string;
+  /**
+   * The most instances this fleet could hold when RunMicrovm was refused with
+   * ServiceQuotaExceededException in this generation (the memory quota is account-wide).
+   */
+  readonly capacity?: number;
 }
 
 export const META_SK = 'meta';
@@ -64,11 +75,19 @@ export function slotKey(generation: number, slot: number): string {
   return `gen#${String(generation).padStart(6, '0')}#slot#${String(slot).padStart(6, '0')}`;
 }
 
+export function owns(meta: Fence | undefined, fence: Fence): boolean {
+  return meta !== undefined && meta.generation === fence.generation && meta.requestId === fence.requestId;
+}
+
 /** Storage the handler needs; DynamoInventory in Lambda, MemoryInventory in tests. */
 export interface Inventory {
   listSlots(fleetId: string): Promise<SlotRecord[]>;
   getMeta(fleetId: string): Promise<MetaRecord | undefined>;
-  putMeta(meta: MetaRecord): Promise<void>;
+  /**
+   * Writes the meta item only if the fence in the table is still `expected` (no meta item at all
+   * when undefined). False when another request wrote it first.
+   */
+  putMetaIf(meta: MetaRecord, expected: Fence | undefined): Promise<boolean>;
   putSlots(records: readonly SlotRecord[]): Promise<void>;
   deleteSlots(fleetId: string, sks: readonly string[]): Promise<void>;
   deleteMeta(fleetId: string): Promise<void>;
@@ -81,7 +100,7 @@ export class DynamoInventory implements Inventory {
   constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
-    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+    private readonly clock: Clock = systemClock,
   ) {}
 
   public async listSlots(fleetId: string): Promise<SlotRecord[]> {
@@ -110,8 +129,23 @@ export class DynamoInventory implements Inventory {
     return r.Item ? (unmarshal(r.Item) as unknown as MetaRecord) : undefined;
   }
 
-  public async putMeta(meta: MetaRecord): Promise<void> {
-    await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: marshal(meta) }));
+  public async putMetaIf(meta: MetaRecord, expected: Fence | undefined): Promise<boolean> {
+    try {
+      await this.client.send(new PutItemCommand({
+        TableName: this.tableName,
+        Item: marshal(meta),
+        ...(expected
+          ? {
+            ConditionExpression: 'generation = :g AND requestId = :r',
+            ExpressionAttributeValues: { ':g': { N: String(expected.generation) }, ':r': { S: expected.requestId } },
+          }
+          : { ConditionExpression: 'attribute_not_exists(pk)' }),
+      }));
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException || (err as Error)?.name === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
   }
 
   public async putSlots(records: readonly SlotRecord[]): Promise<void> {
@@ -135,11 +169,6 @@ export class DynamoInventory implements Inventory {
    */
   public async claimSlots(expected: MetaRecord, count: number): Promise<boolean> {
     return this.conditionalPut({ ...expected, nextSlot: expected.nextSlot + count }, FENCE_CONDITION, fenceValues(expected), { '#generation': 'generation' });
-  }
-
-  /** True when the meta is still exactly `expected` (a fence check before a termination). */
-  public async metaUnchanged(expected: MetaRecord): Promise<boolean> {
-    return this.conditionalPut(expected, FENCE_CONDITION, fenceValues(expected), { '#generation': 'generation' });
   }
 
   /** Takes the fleet's reconciler lease until `until` (epoch ms) if it is free or expired at `now`. */
@@ -184,7 +213,7 @@ export class DynamoInventory implements Inventory {
       let pending = requests.slice(i, i + BATCH);
       for (let attempt = 0; pending.length; attempt++) {
         if (attempt >= 10) throw new Error(`DynamoDB left ${pending.length} write(s) unprocessed on table ${this.tableName} after 10 attempts`);
-        if (attempt > 0) await this.sleep(backoffDelay(attempt, { baseDelayMs: 200, maxDelayMs: 5_000 }));
+        if (attempt > 0) await this.clock.sleep(backoffDelay(attempt, { baseDelayMs: 200, maxDelayMs: 5_000 }));
         const r = await this.client.send(new BatchWriteItemCommand({ RequestItems: { [this.tableName]: pending } }));
         pending = r.UnprocessedItems?.[this.tableName] ?? [];
       }
@@ -206,8 +235,11 @@ export class MemoryInventory implements Inventory {
     const m = this.items.get(`${fleetId}\u0000${META_SK}`);
     return m ? ({ ...m } as unknown as MetaRecord) : undefined;
   }
-  public async putMeta(meta: MetaRecord): Promise<void> {
+  public async putMetaIf(meta: MetaRecord, expected: Fence | undefined): Promise<boolean> {
+    const now = await this.getMeta(meta.pk);
+    if (expected ? !owns(now, expected) : now !== undefined) return false;
     this.items.set(`${meta.pk}\u0000${META_SK}`, strip({ ...meta }));
+    return true;
   }
   public async putSlots(records: readonly SlotRecord[]): Promise<void> {
     for (const r of records) this.items.set(`${r.pk}\u0000${r.sk}`, strip({ ...r }));
@@ -222,11 +254,7 @@ export class MemoryInventory implements Inventory {
   // Added for the reconciler: the same conditional semantics as DynamoInventory.
   public async claimSlots(expected: MetaRecord, count: number): Promise<boolean> {
     if (!this.metaIs(expected)) return false;
-    await this.putMeta({ ...expected, nextSlot: expected.nextSlot + count });
-    return true;
-  }
-  public async metaUnchanged(expected: MetaRecord): Promise<boolean> {
-    return this.metaIs(expected);
+    return this.putMetaIf({ ...expected, nextSlot: expected.nextSlot + count }, expected);
   }
   public async tryLease(fleetId: string, owner: string, now: number, until: number): Promise<boolean> {
     const key = `${fleetId}\u0000${LEASE_SK}`;

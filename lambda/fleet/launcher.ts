@@ -1,27 +1,12 @@
-import {
-  LambdaMicrovmsClient,
-  ListMicrovmsCommand,
-  RunMicrovmCommand,
-  RunMicrovmCommandInput,
-} from '@aws-sdk/client-lambda-microvms';
-import { errorMessage, errorName, isConflict } from '../shared/errors';
+import { RunMicrovmCommand, RunMicrovmCommandInput } from '@aws-sdk/client-lambda-microvms';
+import { systemClock } from '../shared/clock';
+import type { Clock } from '../shared/clock';
+import { classifyError, errorMessage, errorName } from '../shared/errors';
+import type { MicrovmsApi } from '../shared/microvms-client';
 import { backoffDelay } from '../shared/retry';
 
 /** No single wait between RunMicrovm attempts is longer than this. */
 const MAX_BACKOFF_MS = 20_000;
-
-/** Time as the launcher sees it: injectable so tests and the benchmark can run on the emulator's clock. */
-export interface LauncherClock {
-  /** Epoch ms. */
-  now(): number;
-  /** Waits `ms` (real time in Lambda; tests advance a manual clock). */
-  sleep(ms: number): Promise<void>;
-}
-
-export const REAL_CLOCK: LauncherClock = {
-  now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
 
 /**
  * A token bucket that paces calls at `rate` per second. A small burst (2 for launches): calls
@@ -35,7 +20,7 @@ export class TokenBucket {
   /** Serializes take(): waiters leave in order. */
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(private readonly rate: number, private readonly burst: number, private readonly clock: LauncherClock) {
+  constructor(private readonly rate: number, private readonly burst: number, private readonly clock: Clock) {
     if (!(rate > 0)) throw new Error(`rate must be > 0, got ${rate}`);
     this.tokens = burst;
     this.last = clock.now();
@@ -72,24 +57,6 @@ export class TokenBucket {
   }
 }
 
-/** Errors worth retrying with the same clientToken. */
-const THROTTLING = new Set(['ThrottlingException', 'TooManyRequestsException', 'ThrottledException', 'RequestLimitExceeded']);
-const TRANSIENT = new Set(['InternalServerException', 'ServiceUnavailableException', 'InsufficientCapacityException', 'ServiceException',
-  'TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'NetworkingError']);
-
-export function isThrottling(err: unknown): boolean {
-  return THROTTLING.has(errorName(err)) || (err as any)?.$metadata?.httpStatusCode === 429;
-}
-
-export function isTransient(err: unknown): boolean {
-  const status = (err as any)?.$metadata?.httpStatusCode;
-  return TRANSIENT.has(errorName(err)) || (typeof status === 'number' && status >= 500) || (err as any)?.$retryable !== undefined;
-}
-
-export function isQuotaExceeded(err: unknown): boolean {
-  return errorName(err) === 'ServiceQuotaExceededException' || (err as any)?.$metadata?.httpStatusCode === 402;
-}
-
 export interface LaunchRequest {
   /** Deterministic, recorded before the call: a re-issued request returns the same MicroVM. */
   readonly clientToken: string;
@@ -121,7 +88,7 @@ export interface LauncherOptions {
   readonly rate: number;
   /** Bucket size. @default 2 (evenly spaced calls; timer overshoot is made up) */
   readonly burst?: number;
-  readonly clock?: LauncherClock;
+  readonly clock?: Clock;
   /** Attempts per request (throttling and transient errors), each with the same clientToken. @default 8 */
   readonly maxAttempts?: number;
   /** Calls in flight at once (covers the service's latency at the paced rate). @default 16 */
@@ -148,7 +115,7 @@ export interface LaunchBatchOptions {
  */
 export class Launcher {
   private readonly bucket: TokenBucket;
-  private readonly clock: LauncherClock;
+  private readonly clock: Clock;
   private readonly maxAttempts: number;
   private readonly concurrency: number;
   private readonly baseBackoffMs: number;
@@ -156,8 +123,8 @@ export class Launcher {
   /** RunMicrovm calls sent (all attempts), for the benchmark. */
   public calls = 0;
 
-  constructor(private readonly client: LambdaMicrovmsClient, options: LauncherOptions) {
-    this.clock = options.clock ?? REAL_CLOCK;
+  constructor(private readonly client: MicrovmsApi, options: LauncherOptions) {
+    this.clock = options.clock ?? systemClock;
     this.bucket = new TokenBucket(options.rate, options.burst ?? 2, this.clock);
     this.maxAttempts = options.maxAttempts ?? 8;
     this.concurrency = options.concurrency ?? 16;
@@ -179,7 +146,7 @@ export class Launcher {
           continue;
         }
         const r = await this.launchOne(requests[i], () => stop);
-        if (r.error && isQuotaExceeded(r.error)) stop = true;
+        if (r.error && classifyError(r.error) === 'quota') stop = true;
         results[i] = r;
         if (opts.onResult) await opts.onResult(r);
       }
@@ -213,13 +180,14 @@ export class Launcher {
         };
       } catch (err) {
         lastError = err;
-        if (isThrottling(err)) {
+        const kind = classifyError(err);
+        if (kind === 'throttled') {
           this.bucket.drain();
-        } else if (isConflict(err)) {
+        } else if (kind === 'conflict') {
           // The token was already used with other parameters: something WAS launched with it.
           return { clientToken: req.clientToken, error: err, definitelyNotLaunched: false, attempts };
-        } else if (!isTransient(err)) {
-          // Refused (quota, validation, not found, access, conflict): nothing was launched.
+        } else if (kind !== 'transient') {
+          // Refused (quota, validation, not found, access): nothing was launched.
           return { clientToken: req.clientToken, error: err, definitelyNotLaunched: true, attempts };
         }
         const retryAfterMs = Number((err as any)?.retryAfterSeconds) * 1000;
@@ -229,44 +197,6 @@ export class Launcher {
     }
     return { clientToken: req.clientToken, error: lastError, definitelyNotLaunched: false, attempts };
   }
-}
-
-/** A MicroVM as ListMicrovms reports it. */
-export interface ObservedMicroVm {
-  readonly microvmId: string;
-  readonly state: string;
-  readonly imageArn?: string;
-  readonly imageVersion?: string;
-}
-
-/**
- * Readiness by pages: one ListMicrovms page (up to 50 MicroVMs) per call, filtered by image and
- * version, instead of one GetMicrovm per instance per poll. Throttling and transient errors are
- * retried by the client it is given.
- */
-export async function observe(client: LambdaMicrovmsClient, groups: ReadonlyArray<{ imageArn: string; imageVersion?: string }>):
-Promise<{ vms: Map<string, ObservedMicroVm>; pages: number }> {
-  const vms = new Map<string, ObservedMicroVm>();
-  let pages = 0;
-  const seen = new Set<string>();
-  for (const g of groups) {
-    const key = `${g.imageArn}\u0000${g.imageVersion ?? ''}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    let nextToken: string | undefined;
-    do {
-      const page = await client.send(new ListMicrovmsCommand({
-        imageIdentifier: g.imageArn, imageVersion: g.imageVersion, maxResults: 50, nextToken,
-      }));
-      pages++;
-      for (const vm of page.items ?? []) {
-        if (!vm.microvmId || !vm.state) continue;
-        vms.set(vm.microvmId, { microvmId: vm.microvmId, state: vm.state, imageArn: vm.imageArn, imageVersion: vm.imageVersion });
-      }
-      nextToken = page.nextToken ?? undefined;
-    } while (nextToken);
-  }
-  return { vms, pages };
 }
 
 /** A one-line description of an error for a CloudFormation message. */

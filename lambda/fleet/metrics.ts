@@ -1,6 +1,6 @@
 import type { LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
-import { isThrottling } from './launcher';
 import { FLEET_METRICS_NAMESPACE, FLEET_METRIC_DIMENSION, FleetMetricName } from '../../src/private/reconciler-wire';
+import { classifyError } from '../shared/errors';
 
 /**
  * CloudWatch embedded metric format (EMF): one JSON line per fleet and run on stdout, which
@@ -72,7 +72,7 @@ export function countThrottles(client: LambdaMicrovmsClient): { throttled: numbe
     try {
       return await next(args);
     } catch (err) {
-      if (isThrottling(err)) counter.throttled++;
+      if (classifyError(err) === 'throttled') counter.throttled++;
       throw err;
     }
   }, { step: 'deserialize' });

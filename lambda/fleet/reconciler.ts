@@ -1,18 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import {
   GetMicrovmImageCommand,
-  LambdaMicrovmsClient,
+  ResumeMicrovmCommand,
   SuspendMicrovmCommand,
   TerminateMicrovmCommand,
 } from '@aws-sdk/client-lambda-microvms';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { configHash, launchInput } from './fleet-config';
-import { Inventory, MetaRecord, SlotRecord, slotKey } from './inventory';
-import { describeError, LaunchRequest, Launcher, LauncherClock, observe, REAL_CLOCK, TokenBucket } from './launcher';
+import { configHash, fleetSettings, launchInput } from './fleet-config';
+import { Fence, Inventory, MetaRecord, owns, SlotRecord, slotKey } from './inventory';
+import { describeError, LaunchRequest, Launcher, TokenBucket } from './launcher';
 import { FleetMetricValues, MetricsSink, publishFleetMetrics, STDOUT_SINK } from './metrics';
+import { plan, PlanSlot } from './plan';
 import { RECONCILER_DEFAULTS, ReconcilerInput } from '../../src/private/reconciler-wire';
-import { errorMessage, isConflict, isNotFound } from '../shared/errors';
+import { systemClock } from '../shared/clock';
+import type { Clock } from '../shared/clock';
+import { classifyError } from '../shared/errors';
 import { log } from '../shared/log';
+import { listMicrovms } from '../shared/microvm-states';
+import type { MicrovmsApi } from '../shared/microvms-client';
 import { toBool, toInt } from '../shared/props';
 import { clientToken } from '../shared/tokens';
 
@@ -22,19 +27,18 @@ export type DeployState = 'SETTLED' | 'DEPLOYING' | 'UNSETTLED' | 'GONE';
 /** The inventory plus the conditional writes that fence the reconciler (DynamoInventory, MemoryInventory). */
 export interface ReconcilerStore extends Inventory {
   claimSlots(expected: MetaRecord, count: number): Promise<boolean>;
-  metaUnchanged(expected: MetaRecord): Promise<boolean>;
   tryLease(fleetId: string, owner: string, now: number, until: number): Promise<boolean>;
   releaseLease(fleetId: string, owner: string): Promise<void>;
 }
 
 export interface ReconcilerOptions {
-  readonly client: LambdaMicrovmsClient;
+  readonly client: MicrovmsApi;
   /** RunMicrovm goes through this client: it must not retry on its own (maxAttempts 1). @default client */
-  readonly runClient?: LambdaMicrovmsClient;
+  readonly runClient?: MicrovmsApi;
   readonly storeFor: (tableName: string) => ReconcilerStore;
   /** The stack's status (CloudFormation DescribeStacks in Lambda; the lifecycle driver in tests). */
   readonly deployState: (stackId: string) => Promise<DeployState>;
-  readonly clock?: LauncherClock;
+  readonly clock?: Clock;
   readonly secrets?: SecretsManagerClient;
   /** Where EMF lines go. @default stdout */
   readonly metrics?: MetricsSink;
@@ -48,8 +52,8 @@ export interface ReconcilerOptions {
 /** What one run did (also the Lambda's return value: ids and counts only). */
 export interface ReconcileReport {
   readonly fleetId: string;
-  readonly outcome: 'reconciled' | 'skipped';
-  /** Why a run changed nothing. */
+  readonly outcome: 'reconciled' | 'skipped' | 'failed';
+  /** Why a run changed nothing, or what failed. */
   readonly reason?: string;
   readonly desired?: number;
   readonly ready?: number;
@@ -60,58 +64,80 @@ export interface ReconcileReport {
   readonly launched?: number;
   readonly replacedExpired?: number;
   readonly replacedTerminated?: number;
+  /** Instances near `maximumDuration` terminated after their replacement was ready. */
   readonly replacedRotation?: number;
   readonly releasedIdle?: number;
-  /** Old instances terminated after their rotation replacement was ready. */
-  readonly rotatedOut?: number;
   readonly failedLaunches?: number;
 }
 
-/** States in which an instance holds memory and serves (or will, on resume). */
-const ALIVE = new Set(['PENDING', 'RUNNING', 'SUSPENDING', 'SUSPENDED']);
 /** Counted toward the desired count. */
 const READY = new Set(['RUNNING', 'SUSPENDED']);
+/** The instance no longer serves and never comes back. */
+const ENDED = new Set(['TERMINATING', 'TERMINATED', 'GONE']);
 /** Record state of an instance the idle policy ended and the fleet let go (not replaced until the next deploy). */
 export const RELEASED = 'RELEASED';
 /** A MicroVM missing from ListMicrovms this long after launch is gone (the list is eventually consistent). */
 const LIST_GRACE_MS = 60_000;
-/** A LAUNCHING record this old belongs to a run that died: its recorded token is re-issued. */
-const LAUNCHING_STALE_MS = 120_000;
-/** Gone within this long of `maximumDuration`: the service's cap ended it. */
+/** Ended within this long of `maximumDuration`: the service's cap ended it. */
 const EXPIRY_SLACK_MS = 90_000;
 /** The lease outlives the reconciler function's timeout (60 s). */
 const LEASE_MS = 120_000;
 const DEFAULT_BUDGET_MS = 40_000;
-/** TerminateMicrovm's rate is 10/s and SuspendMicrovm's 2/s: stay under. */
-const TERMINATE_RATE = 8;
+/** Within a run, the fleet is observed again this often while replacements come up. */
+const ROUND_MS = 1_500;
+/** The service's TerminateMicrovm rate is 10/s, SuspendMicrovm 2/s, ResumeMicrovm 5/s. */
+const TERMINATE_RATE = 10;
 const SUSPEND_RATE = 2;
+const RESUME_RATE = 5;
+/** The planner sees an instance due for rotation as one of another configuration: it replaces it make-before-break. */
+const ROTATING = 'rotate:';
+
+interface RunContext {
+  readonly input: ReconcilerInput;
+  readonly store: ReconcilerStore;
+  readonly fence: Fence;
+  readonly version: string;
+  readonly hash: string;
+  readonly end: number;
+  readonly launcher: Launcher;
+}
+
+interface Tally {
+  launched: number;
+  expired: number;
+  terminated: number;
+  rotated: number;
+  released: number;
+  failed: number;
+}
 
 /**
  * The scheduled reconciler of MicroVM fleets: between deploys it holds each fleet at its desired
- * count with the same inventory, tokens and launcher as the deploy-time handler.
+ * count with the deploy's own inventory, tokens, launcher and planner (plan.ts).
  *
  * One run, for one fleet:
- * 1. Fence: nothing happens unless the stack is settled (no CloudFormation operation in progress),
+ * 1. Fence: nothing happens unless the stack is settled (no CloudFormation operation runs on it),
  *    the fleet has an inventory (a deleted fleet has none), no other run holds the fleet's lease,
- *    and every live record has the configuration the schedule describes (a stale input acts on nothing).
- * 2. Observe with ListMicrovms pages. Gone instances (TERMINATED, TERMINATING, or missing past the
- *    grace period) are replaced; those the idle policy ended after SUSPENDED are let go unless
- *    `ReplaceIdleTerminated`. Instances within `RotateBeforeSeconds` of `maximumDuration` get a
- *    replacement first (at most `MaxRotating` in flight) and are terminated once it is ready.
- * 3. Every write goes after a conditional write on the meta item (same generation, request and
- *    next slot as read): a deploy that opened a generation meanwhile makes the run change nothing.
- *    New slots are claimed by that same write, so a slot (and its token) is never used twice.
- * 4. Publish the fleet's metrics (EMF).
+ *    and every live record has the configuration the schedule describes (a stale input acts on
+ *    nothing). The run then works under the fence of the generation the last deploy opened: every
+ *    round re-reads it, new slots are claimed with a conditional write on it, and a deploy that
+ *    opens a new generation meanwhile makes the run stop before its next write.
+ * 2. Rounds of observe (ListMicrovms), plan, act, for most of the run's budget: instances found
+ *    ended (TERMINATED, TERMINATING, or missing past the grace period) are replaced; those the idle
+ *    policy ended after SUSPENDED are let go unless `ReplaceIdleTerminated` (RELEASED on record);
+ *    instances within `RotateBeforeSeconds` of `maximumDuration` are handed to the planner as
+ *    another configuration, so it replaces them make-before-break, `MaxRotating` at a time.
+ *    Instances the idle policy suspended count as ready and are never resumed.
+ * 3. Publish the fleet's metrics (EMF).
  */
 export class FleetReconciler {
-  private readonly clock: LauncherClock;
-  private readonly runClient: LambdaMicrovmsClient;
+  private readonly clock: Clock;
+  private readonly runClient: MicrovmsApi;
   private readonly sink: MetricsSink;
   private readonly budgetMs: number;
-  private readonly payloads = new Map<string, string>();
 
   constructor(private readonly options: ReconcilerOptions) {
-    this.clock = options.clock ?? REAL_CLOCK;
+    this.clock = options.clock ?? systemClock;
     this.runClient = options.runClient ?? options.client;
     this.sink = options.metrics ?? STDOUT_SINK;
     this.budgetMs = options.budgetMs ?? DEFAULT_BUDGET_MS;
@@ -120,24 +146,18 @@ export class FleetReconciler {
   public async reconcile(input: ReconcilerInput): Promise<ReconcileReport> {
     const fleetId = input.FleetId;
     const started = this.clock.now();
-    const skip = (reason: string): ReconcileReport => {
-      log('reconciler run changed nothing', { fleetId, reason });
-      return { fleetId, outcome: 'skipped', reason };
-    };
     const state = await this.options.deployState(input.StackId);
-    if (state !== 'SETTLED') return skip(`stack ${state.toLowerCase()}`);
+    if (state !== 'SETTLED') return skipped(fleetId, `stack ${state.toLowerCase()}`);
     const store = this.options.storeFor(input.Fleet.TableName);
     const meta = await store.getMeta(fleetId);
-    if (!meta) return skip('no inventory: the fleet was deleted or never created');
-    if (meta.failure) return skip('the fleet\'s create failed');
+    if (!meta) return skipped(fleetId, 'no inventory: the fleet was deleted or never created');
+    if (meta.failure) return skipped(fleetId, 'the fleet\'s create failed');
     const owner = randomUUID();
-    if (!await store.tryLease(fleetId, owner, started, started + LEASE_MS)) return skip('another run holds the lease');
+    if (!await store.tryLease(fleetId, owner, started, started + LEASE_MS)) return skipped(fleetId, 'another run holds the lease');
     const throttledBefore = this.options.throttles?.() ?? 0;
     try {
       const report = await this.run(input, store, meta, started);
-      if (report.outcome === 'reconciled') {
-        this.publish(fleetId, report, throttledBefore, started);
-      }
+      if (report.outcome !== 'skipped') this.publish(report, throttledBefore, started);
       return report;
     } finally {
       await store.releaseLease(fleetId, owner);
@@ -147,131 +167,160 @@ export class FleetReconciler {
   private async run(input: ReconcilerInput, store: ReconcilerStore, meta: MetaRecord, started: number): Promise<ReconcileReport> {
     const fleetId = input.FleetId;
     const props = input.Fleet;
-    const stepEnd = started + this.budgetMs;
+    const settings = fleetSettings(props);
     const records = await store.listSlots(fleetId);
     const version = props.ImageVersion || versionOf(records, input) || await this.latestActiveVersion(props.ImageArn);
     const hash = configHash(props, version);
     const foreign = records.filter((r) => r.configHash !== hash && r.state !== RELEASED);
-    if (foreign.length) {
-      log('reconciler run changed nothing', { fleetId, reason: 'configuration mismatch', records: foreign.length });
-      return { fleetId, outcome: 'skipped', reason: 'the inventory holds another configuration: a deploy is pending or the schedule input is stale' };
-    }
+    if (foreign.length) return skipped(fleetId, 'the inventory holds another configuration: a deploy is pending or the schedule input is stale');
 
-    // Observe (read only).
-    const desired = toInt(props.DesiredCount, 'DesiredCount') ?? 0;
-    const maxDurationMs = (toInt(props.MaximumDurationSeconds, 'MaximumDurationSeconds') ?? 28_800) * 1000;
-    const rotateBeforeMs = (toInt(input.RotateBeforeSeconds, 'RotateBeforeSeconds') ?? RECONCILER_DEFAULTS.rotateBeforeSeconds) * 1000;
-    const maxRotating = toInt(input.MaxRotating, 'MaxRotating') ?? RECONCILER_DEFAULTS.maxRotating;
-    const replaceIdle = toBool(input.ReplaceIdleTerminated);
-    const now = this.clock.now();
-    const launchedRecs = records.filter((r) => r.phase === 'LAUNCHED' && r.state !== RELEASED);
-    const { vms } = launchedRecs.length
-      ? await observe(this.options.client, [{ imageArn: props.ImageArn, imageVersion: version }])
-      : { vms: new Map<string, { state: string }>() };
-    const alive: SlotRecord[] = [];
-    const changed: SlotRecord[] = [];
-    const drop: SlotRecord[] = [];
-    const released: SlotRecord[] = records.filter((r) => r.state === RELEASED);
-    const newlyReleased: SlotRecord[] = [];
-    let goneExpired = 0;
-    let goneTerminated = 0;
-    const inFlight = records.filter((r) => r.phase === 'LAUNCHING' && now - r.recordedAt < LAUNCHING_STALE_MS);
-    const stale = records.filter((r) => r.phase === 'LAUNCHING' && now - r.recordedAt >= LAUNCHING_STALE_MS);
-    for (const r of launchedRecs) {
-      const age = now - (r.launchedAt ?? r.recordedAt);
-      const seen = vms.get(r.microvmId!);
-      const observed = seen?.state ?? (age < LIST_GRACE_MS ? 'PENDING' : 'GONE');
-      if (ALIVE.has(observed)) {
-        const next = { ...r, state: observed, suspendPending: r.suspendPending && observed !== 'SUSPENDED' && observed !== 'SUSPENDING' ? true : undefined };
-        if (next.state !== r.state || next.suspendPending !== r.suspendPending) changed.push(next);
-        alive.push(next);
-        continue;
-      }
-      // TERMINATING, TERMINATED or gone: it no longer serves. A TERMINATING instance stops on its own.
-      const expired = age >= maxDurationMs - EXPIRY_SLACK_MS;
-      if (!expired && props.IdlePolicy && r.state === 'SUSPENDED' && !replaceIdle) {
-        newlyReleased.push({ ...r, state: RELEASED, suspendPending: undefined });
-      } else {
-        drop.push(r);
-        if (expired) goneExpired++;
-        else goneTerminated++;
-      }
-    }
-
-    // Plan.
-    const want = Math.max(0, desired - released.length - newlyReleased.length);
-    const isReady = (r: SlotRecord) => READY.has(r.state ?? '') && !r.suspendPending;
-    const due = alive.filter((r) => now - (r.launchedAt ?? r.recordedAt) >= maxDurationMs - rotateBeforeMs)
-      .sort((a, b) => (a.launchedAt ?? a.recordedAt) - (b.launchedAt ?? b.recordedAt));
-    const dueSet = new Set(due.map((r) => r.sk));
-    const fresh = alive.filter((r) => !dueSet.has(r.sk));
-    const holding = alive.length + inFlight.length + stale.length;
-    const goneDeficit = Math.max(0, want - holding);
-    const rotationsInFlight = fresh.filter((r) => !isReady(r)).length + inFlight.length;
-    const rotationNeed = Math.max(0, Math.min(due.length, want - fresh.length - inFlight.length - stale.length - goneDeficit));
-    const rotations = Math.min(rotationNeed, Math.max(0, maxRotating - rotationsInFlight));
-    const launches = goneDeficit + rotations;
-    const readyCount = alive.filter(isReady).length;
-    // Make-before-break: an instance close to its cap goes only when the rest still hold `want` ready.
-    const surplusReady = readyCount - want;
-    const rotateOut = surplusReady > 0 ? due.filter(isReady).slice(0, surplusReady) : [];
-
-    const counts = {
-      desired,
-      running: alive.filter((r) => r.state === 'RUNNING').length,
-      suspended: alive.filter((r) => r.state === 'SUSPENDED').length,
-      pending: alive.filter((r) => !isReady(r)).length + inFlight.length + stale.length,
+    const ctx: RunContext = {
+      input,
+      store,
+      version,
+      hash,
+      fence: { generation: meta.generation, requestId: meta.requestId },
+      end: started + this.budgetMs,
+      launcher: new Launcher(this.runClient, { rate: settings.launchRate, clock: this.clock, random: this.options.random }),
     };
-    const writes = changed.length + drop.length + newlyReleased.length;
-    if (launches === 0 && rotateOut.length === 0 && stale.length === 0 && writes === 0 && !alive.some((r) => r.suspendPending && r.state === 'RUNNING')) {
-      return { fleetId, outcome: 'reconciled', ...counts, ready: readyCount, launched: 0 };
+    const tally: Tally = { launched: 0, expired: 0, terminated: 0, rotated: 0, released: 0, failed: 0 };
+    let last: SlotRecord[] = records;
+    try {
+      await this.reissue(ctx, records, tally);
+      for (;;) {
+        const round = await this.round(ctx, tally);
+        if (round === 'superseded') return skipped(fleetId, 'a deploy took the fleet');
+        last = round.records;
+        if (round.converged || this.clock.now() + ROUND_MS >= ctx.end) break;
+        if (!round.acted) await this.clock.sleep(ROUND_MS);
+      }
+    } catch (err) {
+      log('reconciler run failed', { fleetId, error: describeError(err) });
+      return { fleetId, outcome: 'failed', reason: describeError(err), ...this.counts(input, last), ...tallied(tally) };
     }
-
-    // Fence: one conditional write on the meta claims the new slots (or checks nothing changed).
-    const fenced = launches > 0 ? await store.claimSlots(meta, launches) : await store.metaUnchanged(meta);
-    if (!fenced) {
-      log('reconciler run changed nothing', { fleetId, reason: 'a deploy wrote the inventory meanwhile' });
-      return { fleetId, outcome: 'skipped', reason: 'a deploy wrote the inventory meanwhile' };
-    }
-
-    // Act.
-    if (drop.length) {
-      log('instances gone: replacing', { fleetId, expired: goneExpired, terminated: goneTerminated });
-      await store.deleteSlots(fleetId, drop.map((r) => r.sk));
-    }
-    if (newlyReleased.length) log('instances ended by the idle policy: let go', { fleetId, count: newlyReleased.length });
-    if (changed.length || newlyReleased.length) await store.putSlots([...changed, ...newlyReleased]);
-
-    let launched = 0;
-    let failed = 0;
-    if (launches > 0 || stale.length > 0) {
-      const result = await this.launch(input, store, meta, version, hash, launches, stale, stepEnd);
-      launched = result.launched;
-      failed = result.failed;
-    }
-    await this.suspendWarmPool(store, alive, stepEnd);
-    const rotatedOut = await this.terminate(store, fleetId, rotateOut, stepEnd);
-    return {
-      fleetId,
-      outcome: 'reconciled',
-      ...counts,
-      ready: readyCount - rotatedOut,
-      launched,
-      replacedExpired: goneExpired,
-      replacedTerminated: goneTerminated,
-      replacedRotation: rotations,
-      releasedIdle: newlyReleased.length,
-      rotatedOut,
-      failedLaunches: failed,
-    };
+    return { fleetId, outcome: 'reconciled', ...this.counts(input, last), ...tallied(tally) };
   }
 
-  /** Records the new slots BEFORE RunMicrovm, re-issues stale recorded tokens, records each outcome. */
-  private async launch(input: ReconcilerInput, store: ReconcilerStore, meta: MetaRecord, version: string, hash: string,
-    count: number, stale: SlotRecord[], stepEnd: number): Promise<{ launched: number; failed: number }> {
+  /** One round: fence, observe, plan, act. */
+  private async round(ctx: RunContext, tally: Tally): Promise<'superseded' | { records: SlotRecord[]; converged: boolean; acted: boolean }> {
+    const { input, store, fence } = ctx;
+    const fleetId = input.FleetId;
     const props = input.Fleet;
+    const settings = fleetSettings(props);
+    const meta = await store.getMeta(fleetId);
+    if (!owns(meta, fence)) return 'superseded';
+    const observed = await this.observe(ctx, await store.listSlots(fleetId));
     const now = this.clock.now();
-    const suspend = toBool(props.SuspendAfterLaunch);
+    const maxDurationMs = (toInt(props.MaximumDurationSeconds, 'MaximumDurationSeconds') ?? 28_800) * 1000;
+    const rotateBeforeMs = (toInt(input.RotateBeforeSeconds, 'RotateBeforeSeconds') ?? RECONCILER_DEFAULTS.rotateBeforeSeconds) * 1000;
+    const idle = !!props.IdlePolicy && !settings.suspendAfterLaunch;
+    const age = (r: SlotRecord) => now - (r.launchedAt ?? r.recordedAt);
+
+    // Instances that ended since the last observation: why (for the metrics), and which to let go.
+    const release: SlotRecord[] = [];
+    const changed: SlotRecord[] = [];
+    for (const { record, state } of observed) {
+      if (record.phase !== 'LAUNCHED' || record.state === RELEASED || state === record.state) continue;
+      if (ENDED.has(state) && !ENDED.has(record.state ?? '')) {
+        const expired = age(record) >= maxDurationMs - EXPIRY_SLACK_MS;
+        if (!expired && idle && record.state === 'SUSPENDED' && !toBool(input.ReplaceIdleTerminated)) {
+          release.push({ ...record, state: RELEASED });
+          continue;
+        }
+        if (expired) tally.expired++;
+        else tally.terminated++;
+      }
+      if (state !== 'GONE' && state !== 'TERMINATED') changed.push({ ...record, state });
+    }
+    const released = observed.filter((o) => o.record.state === RELEASED).length + release.length;
+    const releasedSks = new Set(release.map((r) => r.sk));
+    const live = observed.filter((o) => o.record.state !== RELEASED && !releasedSks.has(o.record.sk));
+
+    const slots: PlanSlot[] = live.map(({ record, state }) => ({
+      sk: record.sk,
+      phase: record.phase,
+      // Suspended by the idle policy: it serves on the next request (auto-resume), and is never resumed by us.
+      state: idle && (state === 'SUSPENDED' || state === 'SUSPENDING') ? 'RUNNING' : state,
+      configHash: record.phase === 'LAUNCHED' && !ENDED.has(state) && maxDurationMs > rotateBeforeMs && age(record) >= maxDurationMs - rotateBeforeMs
+        ? ROTATING + record.configHash : record.configHash,
+    }));
+    const desired = Math.max(0, settings.desired - released);
+    const p = plan({
+      slots,
+      target: {
+        generation: fence.generation,
+        configHash: ctx.hash,
+        desired,
+        updatePolicy: 'ROLLING',
+        batchSize: maxRotating(input, settings.desired),
+        suspendAfterLaunch: settings.suspendAfterLaunch,
+      },
+      fenceGeneration: meta!.generation,
+      limits: { launchRate: settings.launchRate, capacity: meta!.capacity },
+    });
+
+    // Act. Writes follow the fence check above; new slots are claimed conditionally below.
+    if (release.length) {
+      log('instances ended by the idle policy: let go', { fleetId, count: release.length });
+      tally.released += release.length;
+    }
+    if (changed.length || release.length) await store.putSlots([...changed, ...release]);
+    if (p.drop.length) await store.deleteSlots(fleetId, p.drop);
+    const bySk = new Map(live.map((o) => [o.record.sk, o.record]));
+    const pick = (sks: readonly string[]) => sks.map((sk) => bySk.get(sk)!).filter((r) => r.phase === 'LAUNCHED');
+    const terminate = pick(p.terminate);
+    if (terminate.length) {
+      const rotating = new Set(slots.filter((sl) => sl.configHash.startsWith(ROTATING)).map((sl) => sl.sk));
+      const done = await this.transition(ctx, terminate, TERMINATE_RATE, (id) => new TerminateMicrovmCommand({ microvmIdentifier: id }), true);
+      tally.rotated += done.filter((r) => rotating.has(r.sk)).length;
+      // Kept on record as TERMINATING (they still hold memory) until observed stopped.
+      if (done.length) await store.putSlots(done.map((r) => ({ ...r, state: 'TERMINATING' })));
+    }
+    const suspended = await this.transition(ctx, pick(p.suspend), SUSPEND_RATE, (id) => new SuspendMicrovmCommand({ microvmIdentifier: id }));
+    if (suspended.length) await store.putSlots(suspended.map((r) => ({ ...r, state: 'SUSPENDING' })));
+    await this.transition(ctx, pick(p.resume), RESUME_RATE, (id) => new ResumeMicrovmCommand({ microvmIdentifier: id }));
+    let launched = 0;
+    if (p.launches > 0 && this.clock.now() < ctx.end) {
+      const result = await this.launch(ctx, meta!, p.launches, tally);
+      if (result === 'superseded') return 'superseded';
+      launched = result;
+    }
+    const records = live.map((o) => ({ ...o.record, state: o.state }));
+    const acted = launched > 0 || terminate.length > 0;
+    if (!p.converged) log('reconciling', { fleetId, ...p.counts, desired, launches: p.launches, terminate: terminate.length });
+    return { records, converged: p.converged && !acted, acted };
+  }
+
+  /** States as ListMicrovms reports them; GONE when no longer listed past the grace period. */
+  private async observe(ctx: RunContext, records: SlotRecord[]): Promise<Array<{ record: SlotRecord; state: string }>> {
+    const launched = records.filter((r) => r.phase === 'LAUNCHED' && r.state !== RELEASED);
+    const vms = new Map<string, string>();
+    if (launched.length) {
+      const items = await listMicrovms(this.options.client, { imageArn: ctx.input.Fleet.ImageArn, imageVersion: ctx.version, liveOnly: false });
+      for (const vm of items) if (vm.microvmId && vm.state) vms.set(vm.microvmId, vm.state);
+    }
+    const now = this.clock.now();
+    return records.map((record) => {
+      if (record.phase !== 'LAUNCHED') return { record, state: 'PENDING' };
+      if (record.state === RELEASED) return { record, state: RELEASED };
+      const seen = vms.get(record.microvmId!);
+      return { record, state: seen ?? (now - (record.launchedAt ?? record.recordedAt) < LIST_GRACE_MS ? record.state ?? 'PENDING' : 'GONE') };
+    });
+  }
+
+  /** LAUNCHING records at the start of a run belong to a run (or deploy) that died: their recorded tokens are re-issued. */
+  private async reissue(ctx: RunContext, records: SlotRecord[], tally: Tally): Promise<void> {
+    const launching = records.filter((r) => r.phase === 'LAUNCHING');
+    if (!launching.length) return;
+    log('re-issuing recorded launch tokens', { fleetId: ctx.input.FleetId, count: launching.length });
+    await this.send(ctx, launching, false, tally);
+  }
+
+  /** Claims `count` slots under the fence, records them BEFORE RunMicrovm, launches, records each outcome. */
+  private async launch(ctx: RunContext, meta: MetaRecord, count: number, tally: Tally): Promise<number | 'superseded'> {
+    const { input } = ctx;
+    if (!await ctx.store.claimSlots(meta, count)) return 'superseded';
+    const now = this.clock.now();
     const fresh: SlotRecord[] = [];
     for (let i = 0; i < count; i++) {
       const slot = meta.nextSlot + i;
@@ -280,88 +329,83 @@ export class FleetReconciler {
         sk: slotKey(meta.generation, slot),
         generation: meta.generation,
         slot,
-        // The deploy-time handler's formula: the claimed slot makes it unique.
+        // The deploy-time handler's formula; the claimed slot makes it unique.
         clientToken: clientToken(64, input.FleetId, String(meta.generation), meta.requestId, String(slot)),
-        configHash: hash,
-        imageArn: props.ImageArn,
-        imageVersion: version,
+        configHash: ctx.hash,
+        imageArn: input.Fleet.ImageArn,
+        imageVersion: ctx.version,
         phase: 'LAUNCHING',
-        suspendPending: suspend || undefined,
         recordedAt: now,
       });
     }
-    if (fresh.length) await store.putSlots(fresh);
-    const all = [...fresh, ...stale];
-    const byToken = new Map(all.map((r) => [r.clientToken, r]));
-    const freshTokens = new Set(fresh.map((r) => r.clientToken));
-    const request = { ...launchInput(props, version), runHookPayload: await this.payload(props) };
-    const requests: LaunchRequest[] = all.map((r) => ({ clientToken: r.clientToken, input: request }));
-    const launcher = new Launcher(this.runClient, { rate: Number(props.LaunchRate) || 5, clock: this.clock, random: this.options.random });
-    log('launching', { fleetId: input.FleetId, count, reissued: stale.length });
-    const results = await launcher.launch(requests, { sendUntil: stepEnd });
+    await ctx.store.putSlots(fresh);
+    log('launching', { fleetId: input.FleetId, count });
+    return this.send(ctx, fresh, true, tally);
+  }
+
+  private async send(ctx: RunContext, recs: SlotRecord[], fresh: boolean, tally: Tally): Promise<number> {
+    const request = { ...launchInput(ctx.input.Fleet, ctx.version), runHookPayload: await this.payload(ctx.input.Fleet) };
+    const requests: LaunchRequest[] = recs.map((r) => ({ clientToken: r.clientToken, input: request }));
+    const byToken = new Map(recs.map((r) => [r.clientToken, r]));
+    const results = await ctx.launcher.launch(requests, { sendUntil: ctx.end });
     const put: SlotRecord[] = [];
     const del: string[] = [];
-    let failed = 0;
     for (const r of results) {
       const rec = byToken.get(r.clientToken)!;
       if (r.microvmId) {
         put.push({ ...rec, phase: 'LAUNCHED', microvmId: r.microvmId, endpoint: r.endpoint, state: r.state ?? 'PENDING', launchedAt: this.clock.now() });
-      } else if (r.definitelyNotLaunched || (r.skipped && freshTokens.has(r.clientToken))) {
+      } else if (r.definitelyNotLaunched || (r.skipped && fresh)) {
         // Refused, or never sent: nothing was launched with this token.
         del.push(rec.sk);
-        if (!r.skipped) failed++;
+        if (!r.skipped) tally.failed++;
       } else if (!r.skipped) {
-        failed++; // unknown outcome: stays LAUNCHING, re-issued by a later run
+        tally.failed++; // unknown outcome: stays LAUNCHING, re-issued by the next run
       }
     }
-    if (put.length) await store.putSlots(put);
-    if (del.length) await store.deleteSlots(input.FleetId, del);
+    // A deploy that took the fleet meanwhile resolves these tokens itself: write nothing back.
+    if (!owns(await ctx.store.getMeta(ctx.input.FleetId), ctx.fence)) return put.length;
+    if (put.length) await ctx.store.putSlots(put);
+    if (del.length) await ctx.store.deleteSlots(ctx.input.FleetId, del);
     const refused = results.find((r) => r.definitelyNotLaunched);
-    if (refused) log('RunMicrovm refused a replacement', { fleetId: input.FleetId, error: describeError(refused.error) });
-    return { launched: put.length, failed };
+    if (refused) log('RunMicrovm refused a replacement', { fleetId: ctx.input.FleetId, error: describeError(refused.error) });
+    tally.launched += put.length;
+    return put.length;
   }
 
-  /** Warm pool: SuspendMicrovm each replacement once RUNNING. Returns how many were suspended. */
-  private async suspendWarmPool(store: ReconcilerStore, alive: SlotRecord[], stepEnd: number): Promise<number> {
-    const due = alive.filter((r) => r.suspendPending && r.state === 'RUNNING');
-    if (!due.length) return 0;
-    const bucket = new TokenBucket(SUSPEND_RATE, 1, this.clock);
+  /** One call per instance at `rate` until the run's end; returns the records whose call was accepted (or found it gone). */
+  private async transition(ctx: RunContext, recs: SlotRecord[], rate: number, command: (microvmId: string) => any,
+    goneIsDone = false): Promise<SlotRecord[]> {
+    if (!recs.length) return [];
+    const bucket = new TokenBucket(rate, 1, this.clock);
     const done: SlotRecord[] = [];
-    for (const r of due) {
-      if (this.clock.now() >= stepEnd) break;
-      await bucket.take();
-      try {
-        await this.options.client.send(new SuspendMicrovmCommand({ microvmIdentifier: r.microvmId! }));
-        done.push({ ...r, state: 'SUSPENDING', suspendPending: undefined });
-      } catch (err) {
-        if (!isNotFound(err) && !isConflict(err)) throw err; // gone or no longer RUNNING: observed next run
-      }
-    }
-    if (done.length) await store.putSlots(done);
-    return done.length;
-  }
-
-  /** Terminates the rotated-out instances and forgets them. Returns how many. */
-  private async terminate(store: ReconcilerStore, fleetId: string, recs: SlotRecord[], stepEnd: number): Promise<number> {
-    if (!recs.length) return 0;
-    const bucket = new TokenBucket(TERMINATE_RATE, 1, this.clock);
-    const done: string[] = [];
     for (const r of recs) {
-      if (this.clock.now() >= stepEnd) break;
+      if (this.clock.now() >= ctx.end) break;
       await bucket.take();
       try {
-        await this.options.client.send(new TerminateMicrovmCommand({ microvmIdentifier: r.microvmId! }));
+        await this.options.client.send(command(r.microvmId!));
+        done.push(r);
       } catch (err) {
-        if (!isNotFound(err) && !/terminat/i.test(errorMessage(err))) throw err;
+        const kind = classifyError(err);
+        if (kind === 'notFound' && goneIsDone) done.push(r);
+        else if (!['notFound', 'conflict', 'busy'].includes(kind)) throw err; // otherwise observed again next round
       }
-      done.push(r.sk);
     }
-    log('rotated out', { fleetId, count: done.length });
-    await store.deleteSlots(fleetId, done);
-    return done.length;
+    return done;
   }
 
-  private publish(fleetId: string, report: ReconcileReport, throttledBefore: number, started: number): void {
+  private counts(input: ReconcilerInput, records: SlotRecord[]) {
+    const live = records.filter((r) => r.state !== RELEASED);
+    const ready = live.filter((r) => r.phase === 'LAUNCHED' && READY.has(r.state ?? ''));
+    return {
+      desired: fleetSettings(input.Fleet).desired,
+      ready: ready.length,
+      running: ready.filter((r) => r.state === 'RUNNING').length,
+      suspended: ready.filter((r) => r.state === 'SUSPENDED').length,
+      pending: live.filter((r) => r.phase === 'LAUNCHING' || r.state === 'PENDING').length,
+    };
+  }
+
+  private publish(report: ReconcileReport, throttledBefore: number, started: number): void {
     const values: FleetMetricValues = {
       DesiredCount: report.desired,
       ReadyCount: report.ready,
@@ -377,7 +421,7 @@ export class FleetReconciler {
       ThrottledCalls: (this.options.throttles?.() ?? 0) - throttledBefore,
       ReconcileDuration: this.clock.now() - started,
     };
-    publishFleetMetrics(this.sink, fleetId, values, this.clock.now());
+    publishFleetMetrics(this.sink, report.fleetId, values, this.clock.now());
   }
 
   private async latestActiveVersion(imageArn: string): Promise<string> {
@@ -386,19 +430,35 @@ export class FleetReconciler {
     return image.latestActiveImageVersion;
   }
 
-  /** The /run payload: inline, or the secret's value (cached per container, never logged). */
+  /** The /run payload: inline, or the secret's value (read per run, never logged). */
   private async payload(props: ReconcilerInput['Fleet']): Promise<string | undefined> {
     const arn = props.RunHookPayloadSecretArn;
     if (!arn) return props.RunHookPayload;
-    let value = this.payloads.get(arn);
-    if (value === undefined) {
-      const out = await (this.options.secrets ?? new SecretsManagerClient({})).send(new GetSecretValueCommand({ SecretId: arn }));
-      if (out.SecretString === undefined) throw new Error(`secret ${arn} has no SecretString: the /run payload must be text`);
-      value = out.SecretString;
-      this.payloads.set(arn, value);
-    }
-    return value;
+    const out = await (this.options.secrets ?? new SecretsManagerClient({})).send(new GetSecretValueCommand({ SecretId: arn }));
+    if (out.SecretString === undefined) throw new Error(`secret ${arn} has no SecretString: the /run payload must be text`);
+    return out.SecretString;
   }
+}
+
+function skipped(fleetId: string, reason: string): ReconcileReport {
+  log('reconciler run changed nothing', { fleetId, reason });
+  return { fleetId, outcome: 'skipped', reason };
+}
+
+function tallied(t: Tally) {
+  return {
+    launched: t.launched,
+    replacedExpired: t.expired,
+    replacedTerminated: t.terminated,
+    replacedRotation: t.rotated,
+    releasedIdle: t.released,
+    failedLaunches: t.failed,
+  };
+}
+
+/** Rotations in flight at once: the input's, or a tenth of the desired count (at least 1). */
+function maxRotating(input: ReconcilerInput, desired: number): number {
+  return toInt(input.MaxRotating, 'MaxRotating') ?? Math.max(1, Math.ceil(desired / 10));
 }
 
 /** Without a pinned version: the version the fleet's records of this configuration run (the last deploy resolved it). */

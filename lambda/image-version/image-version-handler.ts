@@ -3,23 +3,24 @@ import {
   GetMicrovmImageBuildCommand,
   GetMicrovmImageVersionCommand,
   GetMicrovmImageVersionOutput,
-  LambdaMicrovmsClient,
-  ListMicrovmImageBuildsCommand,
-  MicrovmImageBuildSummary,
   TagResourceCommand,
   UntagResourceCommand,
   UpdateMicrovmImageVersionCommand,
-  paginateListMicrovms,
 } from '@aws-sdk/client-lambda-microvms';
 import { pinTagKey, pinTagValue } from './pins';
 import { ImageVersionAttr, ImageVersionProps } from '../../src/private/wire';
-import { errorMessage, isConflict, isNotFound } from '../shared/errors';
+import { buildReasons, listBuilds } from '../shared/builds';
+import { pollDelete, requestDelete } from '../shared/deletion';
+import { errorMessage, isNotFound } from '../shared/errors';
 import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
-import type { CompleteStep, HandlerOptions, IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Progress } from '../shared/framework';
+import type { HandlerOptions, IsCompleteRequest, OnEventRequest, OnEventResponse, StepResult, Steps } from '../shared/framework';
 import { log } from '../shared/log';
+import { listMicrovms } from '../shared/microvm-states';
+import type { MicrovmsApi } from '../shared/microvms-client';
 
 type Event = OnEventRequest<ImageVersionProps>;
-type CompleteEvent = IsCompleteRequest<ImageVersionProps>;
+type VersionProgress = { readonly op: 'create' | 'update' | 'delete' | 'done'; readonly deadline: number };
+type CompleteEvent = IsCompleteRequest<ImageVersionProps, VersionProgress>;
 
 /** How long a Create waits for a version that is still building (the image resource usually waited already). */
 const BUILD_WAIT_MS = 50 * 60_000;
@@ -34,19 +35,19 @@ const MAX_IDS_IN_MESSAGE = 10;
  * Update changes the status in place; Delete releases the pin and, with RemovalPolicy DESTROY,
  * deletes the version. The physical id is `<image arn>:<version>`.
  */
-export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps> {
-  protected readonly steps: Record<string, CompleteStep<ImageVersionProps>> = {
-    create: this.isSettled,
-    update: this.isSettled,
-    delete: this.isDeleted,
-    done: async () => ({ IsComplete: true }),
+export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps, VersionProgress> {
+  protected readonly steps: Steps<ImageVersionProps, VersionProgress> = {
+    create: { check: (e, p) => this.isSettled(e, p), timedOut: (e, _p, last) => this.failure(e, `${describe(e.ResourceProperties)} was not built in time (state ${last}).`) },
+    update: { check: (e, p) => this.isSettled(e, p), timedOut: (e, _p, last) => this.failure(e, `${describe(e.ResourceProperties)} was not built in time (state ${last}).`) },
+    delete: { check: (e) => this.isDeleted(e), timedOut: (e) => new ProvisioningError(`${describe(e.ResourceProperties)} was not deleted in time.`) },
+    done: { check: async () => ({ IsComplete: true }) },
   };
 
-  constructor(private readonly client: LambdaMicrovmsClient, options: HandlerOptions = {}) {
+  constructor(private readonly client: MicrovmsApi, options: HandlerOptions = {}) {
     super(options);
   }
 
-  protected async onCreate(event: Event): Promise<OnEventResponse> {
+  protected async onCreate(event: Event): Promise<OnEventResponse<VersionProgress>> {
     const props = event.ResourceProperties;
     checkStatus(props.Status);
     // Pinned first, so that an image update running now cannot prune the version under us.
@@ -57,7 +58,7 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
     };
   }
 
-  protected async onUpdate(event: Event): Promise<OnEventResponse> {
+  protected async onUpdate(event: Event): Promise<OnEventResponse<VersionProgress>> {
     const props = event.ResourceProperties;
     const old = event.OldResourceProperties!;
     // Another image or version is another resource: CloudFormation deletes the old one (and so
@@ -69,10 +70,10 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
     return { PhysicalResourceId: event.PhysicalResourceId!, Progress: { op: 'update', deadline: this.now() + BUILD_WAIT_MS } };
   }
 
-  protected async onDelete(event: Event): Promise<OnEventResponse> {
+  protected async onDelete(event: Event): Promise<OnEventResponse<VersionProgress>> {
     const props = event.ResourceProperties;
     const id = event.PhysicalResourceId!;
-    const done: Progress = { op: 'done', deadline: 0 };
+    const done: VersionProgress = { op: 'done', deadline: 0 };
     // Not one of ours (e.g. the framework's marker of a failed Create): nothing was made.
     if (id !== physicalId(props)) return { PhysicalResourceId: id, Progress: done };
 
@@ -81,29 +82,26 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
       log('version retained (RemovalPolicy RETAIN); pin released', { imageArn: props.ImageArn, imageVersion: props.ImageVersion });
       return { PhysicalResourceId: id, Progress: done };
     }
-    try {
-      await this.client.send(new DeleteMicrovmImageVersionCommand({ imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion }));
-    } catch (err) {
-      if (isNotFound(err)) return { PhysicalResourceId: id, Progress: done };
-      if (isConflict(err)) {
-        // Decided behaviour: a version the service refuses to delete (MicroVMs still run from it,
-        // it is the image's last version, or the image is being deleted) is left in place and the
-        // Delete succeeds, so that neither a stack delete nor an update's cleanup is wedged. Its
-        // pin is released, so the image's keepVersions prunes it once it is free.
-        log('WARNING: image version not deleted, left in place', {
-          imageArn: props.ImageArn,
-          imageVersion: props.ImageVersion,
-          reason: errorMessage(err),
-          liveMicroVms: await this.liveMicroVms(props).catch(() => []),
-        });
-        return { PhysicalResourceId: id, Progress: done };
-      }
-      throw err;
+    const outcome = await requestDelete(describe(props), () => this.deleteVersion(props));
+    if (outcome.kind === 'gone') return { PhysicalResourceId: id, Progress: done };
+    if (outcome.kind === 'refused') {
+      // Decided behaviour: a version the service refuses to delete (MicroVMs still run from it,
+      // it is the image's last version, or the image is being deleted; 409, or the recorded 400
+      // refusals, classified alike) is left in place and the Delete succeeds, so that neither a
+      // stack delete nor an update's cleanup is wedged. Its pin is released, so the image's
+      // keepVersions prunes it once it is free.
+      log('WARNING: image version not deleted, left in place', {
+        imageArn: props.ImageArn,
+        imageVersion: props.ImageVersion,
+        reason: outcome.reason,
+        liveMicroVms: await this.liveMicroVms(props).catch(() => []),
+      });
+      return { PhysicalResourceId: id, Progress: done };
     }
     return { PhysicalResourceId: id, Progress: { op: 'delete', deadline: this.now() + DELETE_WAIT_MS } };
   }
 
-  private async isSettled(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+  private async isSettled(event: CompleteEvent, progress: VersionProgress): Promise<StepResult> {
     const props = event.ResourceProperties;
     const creating = progress.op === 'create';
     let version: GetMicrovmImageVersionOutput;
@@ -119,15 +117,12 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
     switch (version.state) {
       case 'PENDING':
       case 'IN_PROGRESS':
-        if (this.now() > progress.deadline) {
-          throw await this.failure(event, `MicroVM image version ${props.ImageVersion} of ${props.ImageArn} was not built in time (state ${version.state}).`);
-        }
         log('waiting for version', { imageArn: props.ImageArn, imageVersion: props.ImageVersion, state: version.state });
-        return { IsComplete: false };
+        return { IsComplete: false, lastState: version.state };
       case 'SUCCESSFUL':
         break;
       case 'FAILED':
-        throw await this.failure(event, `MicroVM image version ${props.ImageVersion} of ${props.ImageArn} FAILED: ${await this.buildReasons(props, version)}. ` +
+        throw await this.failure(event, `MicroVM image version ${props.ImageVersion} of ${props.ImageArn} FAILED: ${await buildReasons(this.client, props.ImageArn, props.ImageVersion, version.stateReason)}. ` +
           'Fix the image (its build log has the details) and deploy again; a failed version cannot be made SUCCESSFUL.');
       default:
         throw await this.failure(event, `MicroVM image version ${props.ImageVersion} of ${props.ImageArn} is ${version.state} and cannot be ${creating ? 'adopted' : 'updated'}.`);
@@ -143,23 +138,24 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
     return { IsComplete: true, Data: await this.data(props, version) };
   }
 
-  private async isDeleted(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+  private async isDeleted(event: CompleteEvent): Promise<StepResult> {
     const props = event.ResourceProperties;
-    try {
-      const v = await this.client.send(new GetMicrovmImageVersionCommand({ imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion }));
-      if (v.state === 'DELETED') return { IsComplete: true };
-      if (v.state === 'DELETE_FAILED') {
-        throw new ProvisioningError(`deleting MicroVM image version ${props.ImageVersion} of ${props.ImageArn} failed (state DELETE_FAILED${v.stateReason ? `: ${v.stateReason}` : ''}). ` +
-          'Retry the stack operation, or delete the version by hand (DeleteMicrovmImageVersion).');
-      }
-    } catch (err) {
-      if (isNotFound(err)) return { IsComplete: true };
-      throw err;
-    }
-    if (this.now() > progress.deadline) {
-      throw new ProvisioningError(`MicroVM image version ${props.ImageVersion} of ${props.ImageArn} was not deleted in time.`);
-    }
-    return { IsComplete: false };
+    const poll = await pollDelete({
+      what: describe(props),
+      state: async () => (await this.client.send(new GetMicrovmImageVersionCommand({
+        imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion,
+      }))).state,
+      send: () => this.deleteVersion(props),
+      deletingStates: ['DELETING'],
+      goneStates: ['DELETED'],
+      failedStates: ['DELETE_FAILED'],
+      failedHint: 'Retry the stack operation, or delete the version by hand (DeleteMicrovmImageVersion).',
+    });
+    return poll.gone ? { IsComplete: true } : { IsComplete: false, lastState: poll.lastState };
+  }
+
+  private deleteVersion(props: ImageVersionProps) {
+    return this.client.send(new DeleteMicrovmImageVersionCommand({ imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion }));
   }
 
   /**
@@ -178,34 +174,8 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
     return new ProvisioningError(`${message}${cleanup}`);
   }
 
-  private async buildReasons(props: ImageVersionProps, version: GetMicrovmImageVersionOutput): Promise<string> {
-    const reasons: string[] = [];
-    if (version.stateReason) reasons.push(version.stateReason);
-    try {
-      for (const b of await this.builds(props)) {
-        reasons.push(`build ${b.buildId} (${b.architecture}${b.chipsetGeneration ? ` gen ${b.chipsetGeneration}` : ''}) ${b.buildState}${b.stateReason ? `: ${b.stateReason}` : ''}`);
-      }
-    } catch (err) {
-      reasons.push(`(could not read the builds: ${errorMessage(err)})`);
-    }
-    return reasons.join('; ') || 'the service gave no reason';
-  }
-
-  private async builds(props: ImageVersionProps): Promise<MicrovmImageBuildSummary[]> {
-    const out: MicrovmImageBuildSummary[] = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await this.client.send(new ListMicrovmImageBuildsCommand({
-        imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion, nextToken,
-      }));
-      out.push(...(page.items ?? []));
-      nextToken = page.nextToken ?? undefined;
-    } while (nextToken);
-    return out;
-  }
-
   private async data(props: ImageVersionProps, version: GetMicrovmImageVersionOutput): Promise<Record<string, string>> {
-    const builds = await this.builds(props);
+    const builds = await listBuilds(this.client, props.ImageArn, props.ImageVersion);
     let memory = 0;
     let disk = 0;
     let code = 0;
@@ -257,13 +227,14 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
   }
 
   private async liveMicroVms(props: ImageVersionProps): Promise<string> {
-    const ids: string[] = [];
-    for await (const page of paginateListMicrovms({ client: this.client }, { imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion })) {
-      for (const vm of page.items ?? []) if (vm.imageVersion === props.ImageVersion && vm.state !== 'TERMINATED') ids.push(vm.microvmId!);
-    }
+    const ids = (await listMicrovms(this.client, { imageArn: props.ImageArn, imageVersion: props.ImageVersion })).map((vm) => vm.microvmId!);
     const shown = ids.slice(0, MAX_IDS_IN_MESSAGE).join(', ');
     return ids.length > MAX_IDS_IN_MESSAGE ? `${shown} and ${ids.length - MAX_IDS_IN_MESSAGE} more` : shown;
   }
+}
+
+function describe(props: ImageVersionProps): string {
+  return `MicroVM image version ${props.ImageVersion} of ${props.ImageArn}`;
 }
 
 function physicalId(props: ImageVersionProps): string {

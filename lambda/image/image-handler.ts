@@ -4,29 +4,34 @@ import {
   GetMicrovmImageCommand,
   GetMicrovmImageOutput,
   GetMicrovmImageVersionCommand,
-  LambdaMicrovmsClient,
-  ListMicrovmImageBuildsCommand,
   TagResourceCommand,
   UntagResourceCommand,
   UpdateMicrovmImageCommand,
-  paginateListMicrovms,
   TerminateMicrovmCommand,
 } from '@aws-sdk/client-lambda-microvms';
 import { imageConfig, sameConfig } from './image-config';
 import { ImageAttr, ImageProps, ImageVersionRetentionWire } from '../../src/private/wire';
 import { pruneImageVersions } from '../image-version/prune';
-import { errorMessage, errorName, isConflict, isNotFound } from '../shared/errors';
+import { buildReasons } from '../shared/builds';
+import { pollDelete, requestDelete } from '../shared/deletion';
+import { classifyError, errorMessage, isNotFound } from '../shared/errors';
 import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
-import type { CompleteStep, HandlerOptions, IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Progress } from '../shared/framework';
+import type { HandlerOptions, IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, ProgressOf, StepResult, Steps } from '../shared/framework';
 import { log } from '../shared/log';
+import { listMicrovms } from '../shared/microvm-states';
+import type { MicrovmsApi } from '../shared/microvms-client';
 import { canonical, diffTags, toBool, toInt } from '../shared/props';
 import { clientToken } from '../shared/tokens';
 
 type Event = OnEventRequest<ImageProps>;
-type CompleteEvent = IsCompleteRequest<ImageProps>;
+/** What isComplete waits for: a build of `version`, nothing (`done`), or the image's deletion. */
+type ImageProgress =
+  | { readonly op: 'create' | 'update'; readonly deadline: number; readonly version: string }
+  | { readonly op: 'done'; readonly deadline: number; readonly version: string }
+  | { readonly op: 'delete'; readonly deadline: number; readonly gone?: boolean };
+type BuildProgress = ProgressOf<ImageProgress, 'create'>;
+type CompleteEvent = IsCompleteRequest<ImageProps, ImageProgress>;
 
-/** MicroVM states that hold memory and keep an image from being deleted. */
-const LIVE_STATES = new Set(['PENDING', 'RUNNING', 'SUSPENDING', 'SUSPENDED', 'TERMINATING']);
 /** How many MicroVM ids a failure message lists before it summarizes. */
 const MAX_IDS_IN_MESSAGE = 20;
 
@@ -34,29 +39,32 @@ const MAX_IDS_IN_MESSAGE = 20;
  * Custom::LambdaMicroVmImage: CreateMicrovmImage / UpdateMicrovmImage and a poll until the build
  * settles; Delete waits until the image is gone. The physical id is the image ARN.
  */
-export class ImageHandler extends CustomResourceHandler<ImageProps> {
-  protected readonly steps: Record<string, CompleteStep<ImageProps>> = {
-    create: this.isBuilt,
-    update: this.isBuilt,
-    done: this.isDone,
-    delete: this.isDeleted,
+export class ImageHandler extends CustomResourceHandler<ImageProps, ImageProgress> {
+  protected readonly steps: Steps<ImageProps, ImageProgress> = {
+    create: { check: (e, p) => this.isBuilt(e, p), timedOut: (e, p) => this.buildTimedOut(e, p) },
+    update: { check: (e, p) => this.isBuilt(e, p), timedOut: (e, p) => this.buildTimedOut(e, p) },
+    done: { check: (e, p) => this.isDone(e, p) },
+    delete: {
+      check: (e, p) => this.isDeleted(e, p),
+      timedOut: (e, _p, last) => new ProvisioningError(`MicroVM image ${e.PhysicalResourceId} was not deleted in time (last state ${last}).`),
+    },
   };
 
-  constructor(private readonly client: LambdaMicrovmsClient, options: HandlerOptions = {}) {
+  constructor(private readonly client: MicrovmsApi, options: HandlerOptions = {}) {
     super(options);
   }
 
   /** Nothing to wait for (tags only, or the latest active version already has this configuration). */
-  private async isDone(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
-    await this.pruneVersions(event, progress.version as string);
-    return { IsComplete: true, Data: await this.attributes(event.PhysicalResourceId!, progress.version as string) };
+  private async isDone(event: CompleteEvent, progress: { version: string }): Promise<IsCompleteResponse> {
+    await this.pruneVersions(event, progress.version);
+    return { IsComplete: true, Data: await this.attributes(event.PhysicalResourceId!, progress.version) };
   }
 
   private deadline(props: ImageProps): number {
     return this.now() + (toInt(props.BuildTimeoutSeconds, 'BuildTimeoutSeconds') ?? 3000) * 1000;
   }
 
-  protected async onCreate(event: Event): Promise<OnEventResponse> {
+  protected async onCreate(event: Event): Promise<OnEventResponse<ImageProgress>> {
     const props = event.ResourceProperties;
     let created;
     try {
@@ -67,7 +75,7 @@ export class ImageHandler extends CustomResourceHandler<ImageProps> {
         clientToken: clientToken(128, event.StackId, event.LogicalResourceId, event.RequestId),
       }));
     } catch (err) {
-      if (isConflict(err)) {
+      if (classifyError(err) === 'conflict') {
         throw new ProvisioningError(`a MicroVM image named '${props.Name}' already exists in this account and Region: ${errorMessage(err)}. ` +
           'Image names are unique and stay reserved while an image is deleted: choose another `name`, or import the existing image with MicroVmImage.fromImageName.');
       }
@@ -77,11 +85,11 @@ export class ImageHandler extends CustomResourceHandler<ImageProps> {
     log('image creating', { imageArn, imageVersion: created.imageVersion });
     return {
       PhysicalResourceId: imageArn,
-      Progress: { op: 'create', deadline: this.deadline(props), version: created.imageVersion },
+      Progress: { op: 'create', deadline: this.deadline(props), version: created.imageVersion! },
     };
   }
 
-  protected async onUpdate(event: Event): Promise<OnEventResponse> {
+  protected async onUpdate(event: Event): Promise<OnEventResponse<ImageProgress>> {
     const props = event.ResourceProperties;
     const old = event.OldResourceProperties!;
     const imageArn = event.PhysicalResourceId!;
@@ -116,13 +124,13 @@ export class ImageHandler extends CustomResourceHandler<ImageProps> {
       clientToken: clientToken(128, event.StackId, event.LogicalResourceId, event.RequestId),
     }));
     log('image updating', { imageArn, imageVersion: updated.imageVersion });
-    return { PhysicalResourceId: imageArn, Progress: { op: 'update', deadline: this.deadline(props), version: updated.imageVersion } };
+    return { PhysicalResourceId: imageArn, Progress: { op: 'update', deadline: this.deadline(props), version: updated.imageVersion! } };
   }
 
-  protected async onDelete(event: Event): Promise<OnEventResponse> {
+  protected async onDelete(event: Event): Promise<OnEventResponse<ImageProgress>> {
     const imageArn = event.PhysicalResourceId!;
     const props = event.ResourceProperties;
-    const progress: Progress = { op: 'delete', deadline: this.deadline(props) };
+    const progress = { op: 'delete' as const, deadline: this.deadline(props) };
     if (!imageArn.includes(':microvm-image:')) return { PhysicalResourceId: imageArn, Progress: { ...progress, gone: true } };
 
     const live = await this.liveMicroVms(imageArn);
@@ -131,13 +139,13 @@ export class ImageHandler extends CustomResourceHandler<ImageProps> {
         'Terminate them (TerminateMicrovm) and retry the delete, or set `terminateMicroVmsOnDelete: true` on the MicroVmImage to let the stack terminate them.');
     }
     await this.terminate(live);
-    if (!live.length) await this.requestDelete(imageArn);
+    if (!live.length) await this.requestImageDelete(imageArn);
     return { PhysicalResourceId: imageArn, Progress: progress };
   }
 
-  private async isBuilt(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+  private async isBuilt(event: CompleteEvent, progress: BuildProgress): Promise<StepResult> {
     const imageArn = event.PhysicalResourceId!;
-    const version = progress.version as string;
+    const version = progress.version;
     const image = await this.client.send(new GetMicrovmImageCommand({ imageIdentifier: imageArn }));
     const failed = image.state === 'CREATE_FAILED' || image.state === 'UPDATE_FAILED'
       || image.latestFailedImageVersion === version;
@@ -146,9 +154,13 @@ export class ImageHandler extends CustomResourceHandler<ImageProps> {
       await this.pruneVersions(event, version);
       return { IsComplete: true, Data: this.data(image, version) };
     }
-    if (this.now() > progress.deadline) throw await this.buildFailure(event, image, version, 'timed out');
     log('waiting for build', { imageArn, state: image.state, imageVersion: version });
-    return { IsComplete: false };
+    return { IsComplete: false, lastState: image.state };
+  }
+
+  private async buildTimedOut(event: CompleteEvent, progress: BuildProgress): Promise<Error> {
+    const image = await this.client.send(new GetMicrovmImageCommand({ imageIdentifier: event.PhysicalResourceId! }));
+    return this.buildFailure(event, image, progress.version, 'timed out');
   }
 
   /**
@@ -158,17 +170,14 @@ export class ImageHandler extends CustomResourceHandler<ImageProps> {
    */
   private async buildFailure(event: CompleteEvent, image: GetMicrovmImageOutput, version: string, what: string): Promise<Error> {
     const imageArn = image.imageArn!;
-    const reasons: string[] = [];
+    let versionReason: string | undefined;
     try {
       const v = await this.client.send(new GetMicrovmImageVersionCommand({ imageIdentifier: imageArn, imageVersion: version }));
-      if (v.stateReason) reasons.push(`version ${version}: ${v.stateReason}`);
-      const builds = await this.client.send(new ListMicrovmImageBuildsCommand({ imageIdentifier: imageArn, imageVersion: version }));
-      for (const b of builds.items ?? []) {
-        reasons.push(`build ${b.buildId} (${b.architecture}) ${b.buildState}${b.stateReason ? `: ${b.stateReason}` : ''}`);
-      }
+      versionReason = v.stateReason ?? undefined;
     } catch (err) {
-      reasons.push(`(could not read the build details: ${errorMessage(err)})`);
+      versionReason = `(could not read the version: ${errorMessage(err)})`;
     }
+    const reasons = await buildReasons(this.client, imageArn, version, versionReason);
     const props = event.ResourceProperties;
     const logs = toBool(props.Logging?.Disabled)
       ? 'build logging is disabled'
@@ -176,58 +185,37 @@ export class ImageHandler extends CustomResourceHandler<ImageProps> {
     let cleanup = '';
     if (event.RequestType === 'Create' || (event.RequestType === 'Update' && event.OldResourceProperties?.Name !== props.Name)) {
       try {
-        const refusal = await this.requestDelete(imageArn);
-        cleanup = refusal === undefined
+        const outcome = await this.requestImageDelete(imageArn);
+        cleanup = outcome.kind !== 'refused'
           ? ' The image this deploy created was deleted.'
-          : ` The image this deploy created could not be deleted yet (${refusal}): delete ${imageArn} once its build stopped.`;
+          : ` The image this deploy created could not be deleted yet (${outcome.reason}): delete ${imageArn} once its build stopped.`;
       } catch (err) {
         cleanup = ` The image this deploy created could not be deleted (${errorMessage(err)}): delete ${imageArn} by hand.`;
       }
     }
     const state = `image state ${image.state}`;
-    return new ProvisioningError(`MicroVM image ${props.Name} version ${version} ${what} (${state}). ${reasons.join('; ') || 'the service gave no reason'}. ${logs}.${cleanup}`);
+    return new ProvisioningError(`MicroVM image ${props.Name} version ${version} ${what} (${state}). ${reasons}. ${logs}.${cleanup}`);
   }
 
-  private async isDeleted(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+  private async isDeleted(event: CompleteEvent, progress: { gone?: boolean }): Promise<StepResult> {
     if (progress.gone) return { IsComplete: true };
     const imageArn = event.PhysicalResourceId!;
-    let image: GetMicrovmImageOutput;
-    try {
-      image = await this.client.send(new GetMicrovmImageCommand({ imageIdentifier: imageArn }));
-    } catch (err) {
-      if (isNotFound(err)) return { IsComplete: true };
-      throw err;
-    }
-    if (image.state === 'DELETE_FAILED') {
-      throw new ProvisioningError(`deleting MicroVM image ${imageArn} failed (state DELETE_FAILED). Retry the stack delete, or delete the image by hand.`);
-    }
-    if (image.state !== 'DELETING') {
-      // Still building, or MicroVMs were still stopping when onEvent ran: ask again.
-      const live = await this.liveMicroVms(imageArn);
-      if (!live.length) await this.requestDelete(imageArn);
-    }
-    if (this.now() > progress.deadline) {
-      throw new ProvisioningError(`MicroVM image ${imageArn} was not deleted in time (last state ${image.state}).`);
-    }
-    return { IsComplete: false };
+    const poll = await pollDelete({
+      what: `MicroVM image ${imageArn}`,
+      state: async () => (await this.client.send(new GetMicrovmImageCommand({ imageIdentifier: imageArn }))).state,
+      send: () => this.client.send(new DeleteMicrovmImageCommand({ imageIdentifier: imageArn })),
+      deletingStates: ['DELETING'],
+      failedStates: ['DELETE_FAILED'],
+      failedHint: 'Retry the stack delete, or delete the image by hand.',
+      // MicroVMs still stopping when onEvent ran: ask again once they are gone.
+      ready: async () => (await this.liveMicroVms(imageArn)).length === 0,
+    });
+    return poll.gone ? { IsComplete: true } : { IsComplete: false, lastState: poll.lastState };
   }
 
-  /**
-   * DeleteMicrovmImage. Already gone counts as deleted. Returns the service's reason when it
-   * refuses for now (a build still runs, MicroVMs still stop): isComplete asks again.
-   */
-  private async requestDelete(imageArn: string): Promise<string | undefined> {
-    try {
-      await this.client.send(new DeleteMicrovmImageCommand({ imageIdentifier: imageArn }));
-      return undefined;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      if (isConflict(err) || (errorName(err) === 'ValidationException' && /while|buil[dt]|in progress/i.test(errorMessage(err)))) {
-        log('delete refused for now, will retry', { imageArn, reason: errorMessage(err) });
-        return errorMessage(err);
-      }
-      throw err;
-    }
+  /** DeleteMicrovmImage once: gone, requested, or refused for now (a build runs, MicroVMs still stop). */
+  private requestImageDelete(imageArn: string) {
+    return requestDelete(`MicroVM image ${imageArn}`, () => this.client.send(new DeleteMicrovmImageCommand({ imageIdentifier: imageArn })));
   }
 
   /** keepVersions: after a successful update, prune the oldest versions (never throws). */
@@ -238,11 +226,7 @@ export class ImageHandler extends CustomResourceHandler<ImageProps> {
   }
 
   private async liveMicroVms(imageArn: string): Promise<string[]> {
-    const ids: string[] = [];
-    for await (const page of paginateListMicrovms({ client: this.client }, { imageIdentifier: imageArn })) {
-      for (const vm of page.items ?? []) if (vm.imageArn === imageArn && LIVE_STATES.has(vm.state!)) ids.push(vm.microvmId!);
-    }
-    return ids;
+    return (await listMicrovms(this.client, { imageArn })).map((vm) => vm.microvmId!);
   }
 
   private async terminate(ids: string[]): Promise<void> {

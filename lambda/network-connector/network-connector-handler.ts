@@ -1,15 +1,20 @@
 import { NetworkConnectorAttr, NetworkConnectorProps } from '../../src/private/wire';
-import { errorMessage, errorName, isConflict, isNotFound } from '../shared/errors';
+import { pollDelete, requestDelete } from '../shared/deletion';
+import { classifyError, errorMessage, errorName } from '../shared/errors';
 import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
-import type { CompleteStep, HandlerOptions, IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Progress } from '../shared/framework';
+import type { HandlerOptions, IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, ProgressOf, StepResult, Steps } from '../shared/framework';
 import type { LambdaCoreClient, NetworkConnector, NetworkConnectorConfiguration } from '../shared/lambda-core-client';
 import { log } from '../shared/log';
 import { canonical, diffTags, toInt } from '../shared/props';
-import { realSleep } from '../shared/retry';
 import { clientToken } from '../shared/tokens';
 
 type Event = OnEventRequest<NetworkConnectorProps>;
-type CompleteEvent = IsCompleteRequest<NetworkConnectorProps>;
+type ConnectorProgress =
+  | { readonly op: 'create' | 'done'; readonly deadline: number }
+  | { readonly op: 'update'; readonly deadline: number; readonly requested: boolean; readonly token: string }
+  | { readonly op: 'delete'; readonly deadline: number; readonly gone: boolean };
+type UpdateProgress = ProgressOf<ConnectorProgress, 'update'>;
+type CompleteEvent = IsCompleteRequest<NetworkConnectorProps, ConnectorProgress>;
 
 /** The Lambda Core client calls this handler makes. */
 export type LambdaCoreApi = Pick<LambdaCoreClient,
@@ -26,15 +31,6 @@ const DEFAULT_TIMEOUT_SECONDS = 1800;
 const ROLE_PROPAGATION_WINDOW_MS = 150_000;
 const ROLE_PROPAGATION_MAX_WAIT_MS = 15_000;
 
-/**
- * CreateNetworkConnector validates the operator role synchronously; these InvalidParameterValue
- * messages mean "not yet" while IAM propagates (the messages Terraform's provider retries on).
- */
-const ROLE_PROPAGATION_MESSAGES = [
-  /unable to assume the provided NetworkConnectorOperatorRole/i,
-  /unauthorized operation while calling EC2 due to invalid ConnectorOperatorRole permissions/i,
-];
-
 /** What to do about a FAILED connector, per StateReasonCode. */
 const REASON_HINTS: Record<string, string> = {
   InsufficientRolePermissions: 'the operator role may not create network interfaces in these subnets with these security groups: check its policy (and any permissions boundary or SCP)',
@@ -45,11 +41,6 @@ const REASON_HINTS: Record<string, string> = {
   DisallowedByVpcEncryptionControl: 'the VPC\'s encryption controls do not allow these network interfaces: adjust the VPC encryption control or use another VPC',
   InternalError: 'the service failed internally: retry the deploy',
 };
-
-export interface NetworkConnectorHandlerOptions extends HandlerOptions {
-  /** How the operator-role propagation retries wait. Tests advance the emulator's clock. */
-  readonly sleep?: (ms: number) => Promise<void>;
-}
 
 /**
  * Custom::LambdaNetworkConnector over the Lambda Core API. The physical id is the connector's
@@ -63,26 +54,31 @@ export interface NetworkConnectorHandlerOptions extends HandlerOptions {
  *   change is an UpdateNetworkConnector in place, then LastUpdateStatus InProgress → Successful.
  * - Delete: idempotent, and waits until GetNetworkConnector answers ResourceNotFound.
  */
-export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnectorProps> {
-  private readonly sleep: (ms: number) => Promise<void>;
-
-  protected readonly steps: Record<string, CompleteStep<NetworkConnectorProps>> = {
-    create: this.isActive,
-    update: this.isUpdated,
-    done: this.isDone,
-    delete: this.isDeleted,
+export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnectorProps, ConnectorProgress> {
+  protected readonly steps: Steps<NetworkConnectorProps, ConnectorProgress> = {
+    create: { check: (e) => this.isActive(e), timedOut: (e) => this.createTimedOut(e) },
+    update: {
+      check: (e, p) => this.isUpdated(e, p),
+      timedOut: (e, p, last) => new ProvisioningError(p.requested
+        ? `network connector ${e.ResourceProperties.Name} (${e.PhysicalResourceId}) update did not finish in ${e.ResourceProperties.TimeoutSeconds} seconds (${last}).`
+        : `network connector ${e.ResourceProperties.Name} (${e.PhysicalResourceId}) could not be updated: it stayed busy (not ACTIVE, or applying another update) for ${e.ResourceProperties.TimeoutSeconds} seconds.`),
+    },
+    done: { check: (e) => this.isDone(e) },
+    delete: {
+      check: (e, p) => this.isDeleted(e, p),
+      timedOut: (e, _p, last) => new ProvisioningError(`network connector ${e.PhysicalResourceId} was not deleted in time (last state ${last}).`),
+    },
   };
 
-  constructor(private readonly client: LambdaCoreApi, options: NetworkConnectorHandlerOptions = {}) {
+  constructor(private readonly client: LambdaCoreApi, options: HandlerOptions = {}) {
     super(options);
-    this.sleep = options.sleep ?? realSleep;
   }
 
   private deadline(props: NetworkConnectorProps): number {
     return this.now() + (toInt(props.TimeoutSeconds, 'TimeoutSeconds') ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
   }
 
-  protected async onCreate(event: Event): Promise<OnEventResponse> {
+  protected async onCreate(event: Event): Promise<OnEventResponse<ConnectorProgress>> {
     const props = event.ResourceProperties;
     const input = {
       Name: props.Name,
@@ -98,10 +94,10 @@ export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnec
         created = await this.client.createNetworkConnector(input);
         break;
       } catch (err) {
-        if (isRolePropagation(err) && this.now() < giveUpAt) {
+        if (classifyError(err) === 'iamPropagation' && this.now() < giveUpAt) {
           const wait = Math.min(ROLE_PROPAGATION_MAX_WAIT_MS, 2000 * attempt);
           log('operator role not usable yet (IAM propagation), retrying', { attempt, waitMs: wait });
-          await this.sleep(wait);
+          await this.clock.sleep(wait);
           continue;
         }
         throw createError(props, err);
@@ -111,7 +107,7 @@ export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnec
     return { PhysicalResourceId: created.Arn, Progress: { op: 'create', deadline: this.deadline(props) } };
   }
 
-  protected async onUpdate(event: Event): Promise<OnEventResponse> {
+  protected async onUpdate(event: Event): Promise<OnEventResponse<ConnectorProgress>> {
     const props = event.ResourceProperties;
     const old = event.OldResourceProperties!;
     const arn = event.PhysicalResourceId!;
@@ -148,7 +144,8 @@ export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnec
       log('connector updating', { arn, lastUpdateStatus: r.LastUpdateStatus });
       return true;
     } catch (err) {
-      if (isConflict(err)) {
+      const c = classifyError(err);
+      if (c === 'conflict' || c === 'busy') {
         log('update refused for now, will retry', { arn, reason: errorMessage(err) });
         return false;
       }
@@ -156,16 +153,16 @@ export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnec
     }
   }
 
-  protected async onDelete(event: Event): Promise<OnEventResponse> {
+  protected async onDelete(event: Event): Promise<OnEventResponse<ConnectorProgress>> {
     const arn = event.PhysicalResourceId!;
-    const progress: Progress = { op: 'delete', deadline: this.deadline(event.ResourceProperties) };
+    const deadline = this.deadline(event.ResourceProperties);
     // Not a connector ARN: nothing was ever created under this id.
-    if (!arn.includes(':network-connector:')) return { PhysicalResourceId: arn, Progress: { ...progress, gone: true } };
-    const gone = await this.requestDelete(arn);
-    return { PhysicalResourceId: arn, Progress: { ...progress, gone } };
+    if (!arn.includes(':network-connector:')) return { PhysicalResourceId: arn, Progress: { op: 'delete', deadline, gone: true } };
+    const outcome = await this.requestConnectorDelete(arn);
+    return { PhysicalResourceId: arn, Progress: { op: 'delete', deadline, gone: outcome.kind === 'gone' } };
   }
 
-  private async isActive(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+  private async isActive(event: CompleteEvent): Promise<StepResult> {
     const arn = event.PhysicalResourceId!;
     const props = event.ResourceProperties;
     const c = await this.client.getNetworkConnector({ Identifier: arn });
@@ -177,35 +174,35 @@ export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnec
     if (c.State !== 'PENDING') {
       throw new ProvisioningError(`network connector ${props.Name} (${arn}) is ${c.State} while being created${c.StateReason ? `: ${c.StateReason}` : ''}.`);
     }
-    if (this.now() > progress.deadline) {
-      const cleanup = await this.cleanUpAfterFailedCreate(arn);
-      throw new ProvisioningError(`network connector ${props.Name} (${arn}) was still PENDING after ${props.TimeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS} seconds.${cleanup}`);
-    }
     log('waiting for connector', { arn, state: c.State });
-    return { IsComplete: false };
+    return { IsComplete: false, lastState: c.State };
+  }
+
+  private async createTimedOut(event: CompleteEvent): Promise<Error> {
+    const arn = event.PhysicalResourceId!;
+    const props = event.ResourceProperties;
+    const cleanup = await this.cleanUpAfterFailedCreate(arn);
+    return new ProvisioningError(`network connector ${props.Name} (${arn}) was still PENDING after ${props.TimeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS} seconds.${cleanup}`);
   }
 
   /** A failed Create gets no Delete from the framework: remove what this deploy made. */
   private async cleanUpAfterFailedCreate(arn: string): Promise<string> {
     try {
-      await this.requestDelete(arn);
+      await this.requestConnectorDelete(arn);
       return ' The connector this deploy created is being deleted.';
     } catch (err) {
       return ` The connector this deploy created could not be deleted (${errorMessage(err)}): delete ${arn} by hand.`;
     }
   }
 
-  private async isUpdated(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+  private async isUpdated(event: CompleteEvent, progress: UpdateProgress): Promise<StepResult> {
     const arn = event.PhysicalResourceId!;
     const props = event.ResourceProperties;
     if (!progress.requested) {
-      if (this.now() > progress.deadline) {
-        throw new ProvisioningError(`network connector ${props.Name} (${arn}) could not be updated: it stayed busy (not ACTIVE, or applying another update) for ${props.TimeoutSeconds} seconds.`);
-      }
-      const requested = await this.requestUpdate(arn, props, progress.token as string);
+      const requested = await this.requestUpdate(arn, props, progress.token);
       // The framework hands isComplete the same event every time: the next poll re-sends the
       // update with the same ClientToken, which the service answers without applying it twice.
-      if (!requested) return { IsComplete: false };
+      if (!requested) return { IsComplete: false, lastState: 'busy' };
     }
     const c = await this.client.getNetworkConnector({ Identifier: arn });
     if (c.LastUpdateStatus === 'Failed') {
@@ -213,11 +210,8 @@ export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnec
         'The connector keeps its previous configuration.');
     }
     if (c.LastUpdateStatus === 'Successful' && c.State === 'ACTIVE') return { IsComplete: true, Data: data(c) };
-    if (this.now() > progress.deadline) {
-      throw new ProvisioningError(`network connector ${props.Name} (${arn}) update did not finish in ${props.TimeoutSeconds} seconds (state ${c.State}, last update ${c.LastUpdateStatus}).`);
-    }
     log('waiting for connector update', { arn, state: c.State, lastUpdateStatus: c.LastUpdateStatus });
-    return { IsComplete: false };
+    return { IsComplete: false, lastState: `state ${c.State}, last update ${c.LastUpdateStatus}` };
   }
 
   private async isDone(event: CompleteEvent): Promise<IsCompleteResponse> {
@@ -225,41 +219,24 @@ export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnec
     return { IsComplete: true, Data: data(c) };
   }
 
-  private async isDeleted(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+  private async isDeleted(event: CompleteEvent, progress: { gone: boolean }): Promise<StepResult> {
     if (progress.gone) return { IsComplete: true };
     const arn = event.PhysicalResourceId!;
-    let c: NetworkConnector;
-    try {
-      c = await this.client.getNetworkConnector({ Identifier: arn });
-    } catch (err) {
-      if (isNotFound(err)) return { IsComplete: true };
-      throw err;
-    }
-    if (c.State === 'DELETE_FAILED') {
-      throw new ProvisioningError(`deleting network connector ${arn} failed (DELETE_FAILED${c.StateReason ? `: ${c.StateReason}` : ''}). ` +
-        'Retry the stack delete, or delete the connector by hand.');
-    }
-    // PENDING, or an update still applying, refused the delete: ask again now it may be settled.
-    if (c.State !== 'DELETING' && await this.requestDelete(arn)) return { IsComplete: true };
-    if (this.now() > progress.deadline) {
-      throw new ProvisioningError(`network connector ${arn} was not deleted in time (last state ${c.State}).`);
-    }
-    return { IsComplete: false };
+    // PENDING, or an update still applying, refused the delete: pollDelete asks again.
+    const poll = await pollDelete({
+      what: `network connector ${arn}`,
+      state: async () => (await this.client.getNetworkConnector({ Identifier: arn })).State,
+      send: () => this.client.deleteNetworkConnector({ Identifier: arn }),
+      deletingStates: ['DELETING'],
+      failedStates: ['DELETE_FAILED'],
+      failedHint: 'Retry the stack delete, or delete the connector by hand.',
+    });
+    return poll.gone ? { IsComplete: true } : { IsComplete: false, lastState: poll.lastState };
   }
 
-  /** DeleteNetworkConnector. True when the connector is already gone; a refusal is retried by isComplete. */
-  private async requestDelete(arn: string): Promise<boolean> {
-    try {
-      await this.client.deleteNetworkConnector({ Identifier: arn });
-      return false;
-    } catch (err) {
-      if (isNotFound(err)) return true;
-      if (isConflict(err)) {
-        log('delete refused for now, will retry', { arn, reason: errorMessage(err) });
-        return false;
-      }
-      throw err;
-    }
+  /** DeleteNetworkConnector once: gone, requested, or refused for now (isComplete asks again). */
+  private requestConnectorDelete(arn: string) {
+    return requestDelete(`network connector ${arn}`, () => this.client.deleteNetworkConnector({ Identifier: arn }));
   }
 }
 
@@ -275,25 +252,21 @@ export function configuration(props: NetworkConnectorProps): NetworkConnectorCon
   };
 }
 
-function isRolePropagation(err: unknown): boolean {
-  return errorName(err) === 'InvalidParameterValueException' && ROLE_PROPAGATION_MESSAGES.some((re) => re.test(errorMessage(err)));
-}
-
 function createError(props: NetworkConnectorProps, err: unknown): Error {
-  const name = errorName(err);
-  if (isConflict(err)) {
+  const c = classifyError(err);
+  if (c === 'conflict') {
     return new ProvisioningError(`a network connector named '${props.Name}' already exists in this account and Region: ${errorMessage(err)}. ` +
       'Names are unique: choose another `networkConnectorName`, or import the existing connector with NetworkConnector.fromNetworkConnectorArn.');
   }
-  if (isRolePropagation(err)) {
+  if (c === 'iamPropagation') {
     return new ProvisioningError(`network connector ${props.Name}: the service could not use the operator role ${props.OperatorRoleArn} ` +
       `for ${ROLE_PROPAGATION_WINDOW_MS / 1000} seconds: ${errorMessage(err)}. Check that the role trusts lambda.amazonaws.com and may create network interfaces.`);
   }
-  if (name === 'NetworkConnectorLimitExceededException') {
+  if (c === 'quota') {
     return new ProvisioningError(`network connector ${props.Name}: ${errorMessage(err)} Delete unused connectors or request a quota increase through Service Quotas.`);
   }
-  if (name === 'InvalidParameterValueException') {
-    return new ProvisioningError(`network connector ${props.Name} was rejected: ${errorMessage(err)}`);
+  if (c === 'fatal') {
+    return new ProvisioningError(`network connector ${props.Name} was rejected: ${errorName(err)}: ${errorMessage(err)}`);
   }
   return err as Error;
 }

@@ -13,8 +13,8 @@ export interface ReconcilerInput {
   readonly Fleet: FleetProps;
   /** Start a make-before-break replacement this many seconds before `maximumDuration`. */
   readonly RotateBeforeSeconds: string;
-  /** Rotations in flight at once. */
-  readonly MaxRotating: string;
+  /** Rotations in flight at once; absent: a tenth of the desired count (at least 1). */
+  readonly MaxRotating?: string;
   /** 'true': replace instances the idle policy ended (terminateAfterSuspended); otherwise let them go. */
   readonly ReplaceIdleTerminated?: string;
 }
@@ -23,7 +23,6 @@ export interface ReconcilerInput {
 export const RECONCILER_DEFAULTS = {
   intervalMinutes: 1,
   rotateBeforeSeconds: 600,
-  maxRotating: 1,
 } as const;
 
 /**

@@ -124,7 +124,7 @@ export class FleetReconcilerFunction extends Construct {
       StackId: Stack.of(fleet).stackId,
       Fleet: reg.wire,
       RotateBeforeSeconds: String(rotateBefore.toSeconds()),
-      MaxRotating: String(reg.maxRotating ?? RECONCILER_DEFAULTS.maxRotating),
+      MaxRotating: reg.maxRotating !== undefined ? String(reg.maxRotating) : undefined,
       ReplaceIdleTerminated: reg.replaceIdleTerminated ? 'true' : undefined,
     };
     const minutes = interval.toMinutes();
