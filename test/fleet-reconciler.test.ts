@@ -1,5 +1,6 @@
 import {
   CreateMicrovmImageCommand,
+  GetMicrovmImageCommand,
   LambdaMicrovmsClient,
   TerminateMicrovmCommand,
   UpdateMicrovmImageCommand,
@@ -369,5 +370,14 @@ describe('fleet reconciler between deploys (emulator, lifecycle driver)', () => 
     clock.advance(MINUTE);
     await reconciler().reconcile(scheduleInput(fleetId, props));
     expect(readyVms()).toHaveLength(4);
+  });
+});
+
+describe('fleet metrics (EMF)', () => {
+  test('throttled answers are counted per attempt, retried ones included', async () => {
+    await start();
+    emu.faults.operation({ operation: 'GetMicrovmImage', mode: 'throttle', count: 2 });
+    await client.send(new GetMicrovmImageCommand({ imageIdentifier: imageArn }));
+    expect(throttled()).toBe(2);
   });
 });

@@ -68,13 +68,14 @@ export function publishFleetMetrics(sink: MetricsSink, fleetId: string, values: 
  */
 export function countThrottles(client: LambdaMicrovmsClient): { throttled: number } {
   const counter = { throttled: 0 };
-  client.middlewareStack.add((next) => async (args) => {
+  // After the retry middleware: every attempt passes here, once its answer has been deserialized.
+  client.middlewareStack.addRelativeTo((next: any) => async (args: any) => {
     try {
       return await next(args);
     } catch (err) {
       if (classifyError(err) === 'throttled') counter.throttled++;
       throw err;
     }
-  }, { step: 'deserialize' });
+  }, { relation: 'after', toMiddleware: 'retryMiddleware' });
   return counter;
 }

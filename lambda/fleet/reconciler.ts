@@ -8,7 +8,7 @@ import {
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { configHash, fleetSettings, launchInput } from './fleet-config';
 import { Fence, Inventory, MetaRecord, owns, SlotRecord, slotKey } from './inventory';
-import { describeError, LaunchRequest, Launcher, TokenBucket } from './launcher';
+import { describeError, LaunchRequest, LaunchResult, Launcher, TokenBucket } from './launcher';
 import { FleetMetricValues, MetricsSink, publishFleetMetrics, STDOUT_SINK } from './metrics';
 import { plan, PlanSlot } from './plan';
 import { RECONCILER_DEFAULTS, ReconcilerInput } from '../../src/private/reconciler-wire';
@@ -100,6 +100,8 @@ interface RunContext {
   readonly hash: string;
   readonly end: number;
   readonly launcher: Launcher;
+  /** Set once a launch was throttled: the run sends no more launches. */
+  readonly throttled: { value: boolean };
 }
 
 interface Tally {
@@ -180,8 +182,11 @@ export class FleetReconciler {
       version,
       hash,
       fence: { generation: meta.generation, requestId: meta.requestId },
+      throttled: { value: false },
       end: started + this.budgetMs,
-      launcher: new Launcher(this.runClient, { rate: settings.launchRate, clock: this.clock, random: this.options.random }),
+      // One attempt per launch: a throttled or failed launch keeps its recorded token (LAUNCHING) and
+      // the next run re-issues it, instead of adding retries to a throttling burst within this one.
+      launcher: new Launcher(this.runClient, { rate: settings.launchRate, clock: this.clock, random: this.options.random, maxAttempts: 1 }),
     };
     const tally: Tally = { launched: 0, expired: 0, terminated: 0, rotated: 0, released: 0, failed: 0 };
     let last: SlotRecord[] = records;
@@ -280,7 +285,7 @@ export class FleetReconciler {
     if (suspended.length) await store.putSlots(suspended.map((r) => ({ ...r, state: 'SUSPENDING' })));
     await this.transition(ctx, pick(p.resume), RESUME_RATE, (id) => new ResumeMicrovmCommand({ microvmIdentifier: id }));
     let launched = 0;
-    if (p.launches > 0 && this.clock.now() < ctx.end) {
+    if (p.launches > 0 && !ctx.throttled.value && this.clock.now() < ctx.end) {
       const result = await this.launch(ctx, meta!, p.launches, tally);
       if (result === 'superseded') return 'superseded';
       launched = result;
@@ -347,7 +352,14 @@ export class FleetReconciler {
     const request = { ...launchInput(ctx.input.Fleet, ctx.version), runHookPayload: await this.payload(ctx.input.Fleet) };
     const requests: LaunchRequest[] = recs.map((r) => ({ clientToken: r.clientToken, input: request }));
     const byToken = new Map(recs.map((r) => [r.clientToken, r]));
-    const results = await ctx.launcher.launch(requests, { sendUntil: ctx.end });
+    // The first request goes alone: when it is throttled, the rest is not sent (a throttling burst
+    // costs one call), and no launch is sent for the rest of the run.
+    const first = await ctx.launcher.launch(requests.slice(0, 1), { sendUntil: ctx.end });
+    if (first.some((r) => r.error && classifyError(r.error) === 'throttled')) ctx.throttled.value = true;
+    const rest: LaunchResult[] = ctx.throttled.value
+      ? requests.slice(1).map((r) => ({ clientToken: r.clientToken, attempts: 0, skipped: true }))
+      : await ctx.launcher.launch(requests.slice(1), { sendUntil: ctx.end });
+    const results = [...first, ...rest];
     const put: SlotRecord[] = [];
     const del: string[] = [];
     for (const r of results) {
@@ -358,8 +370,8 @@ export class FleetReconciler {
         // Refused, or never sent: nothing was launched with this token.
         del.push(rec.sk);
         if (!r.skipped) tally.failed++;
-      } else if (!r.skipped) {
-        tally.failed++; // unknown outcome: stays LAUNCHING, re-issued by the next run
+      } else if (!r.skipped && classifyError(r.error) !== 'throttled') {
+        tally.failed++; // unknown outcome: stays LAUNCHING, re-issued by the next run (as a throttled one is)
       }
     }
     // A deploy that took the fleet meanwhile resolves these tokens itself: write nothing back.
