@@ -323,7 +323,8 @@ export interface MicroVmFleetProps {
    */
   readonly idlePolicy?: MicroVmIdlePolicy;
   /**
-   * The longest an instance lives (running plus suspended): 1 second to 8 hours. Instances the
+   * The longest an instance lives (running plus suspended): 1 second to 8 hours. With
+   * `selfHealing` (the default), instances are rotated before the cap; without it, instances the
    * service stops at the cap are replaced by the next deploy, not counted.
    * @default Duration.hours(8)
    */
