@@ -8,18 +8,23 @@ import {
   Stack,
   Token,
 } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { IMicroVmImage } from './image';
 import { IMicroVmImageVersion } from './image-version';
 import { MicroVmLogging } from './logging';
 import { ManagedNetworkConnector, NetworkConnectorDirection } from './managed-connectors';
+import { fleetMetric, launchFailuresAlarm, readyBelowDesiredAlarm } from './private/fleet-metrics';
 import { acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
+import { FleetReconcilerFunction } from './private/reconciler';
+import type { FleetMetricName } from './private/reconciler-wire';
 import { checkMaxItems, checkRange } from './private/validation';
 import { FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, LoggingWire, ResourceType } from './private/wire';
 
@@ -107,6 +112,73 @@ export interface IMicroVmFleet extends IResource {
   grantManage(grantee: iam.IGrantable): iam.Grant;
   /** Grants reading the inventory with one DynamoDB Query (`pk = fleetId`). */
   grantReadInventory(grantee: iam.IGrantable): iam.Grant;
+
+  /**
+   * A metric the fleet reconciler publishes (namespace `CdkLambdaMicroVms/Fleet`, dimension
+   * `FleetId`, one-minute period): DesiredCount, ReadyCount, RunningCount, SuspendedCount,
+   * PendingCount, Launched, ReplacedExpired, ReplacedTerminated, ReplacedRotation, ReleasedIdle,
+   * FailedLaunches, ThrottledCalls, ReconcileDuration (milliseconds).
+   */
+  metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /** The desired count the reconciler targets (Maximum per period). */
+  metricDesiredCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /** Instances RUNNING or SUSPENDED (Minimum per period). */
+  metricReadyCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /** Instances RUNNING (Minimum per period). */
+  metricRunningCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /** Instances SUSPENDED (Minimum per period): a warm pool's, or idle ones. */
+  metricSuspendedCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /** MicroVMs the reconciler launched (Sum). */
+  metricLaunched(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /** Replacements by cause (Sum): the service's `maximumDuration` cap, out-of-band terminations, or make-before-break rotations. */
+  metricReplaced(cause: FleetReplacementCause, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /** RunMicrovm requests that launched nothing (Sum). */
+  metricFailedLaunches(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /** Throttled API answers the reconciler got (Sum). */
+  metricThrottledCalls(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /** Wall time of one reconcile run in milliseconds (Average). */
+  metricReconcileDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+}
+
+/** Why the reconciler replaced an instance. */
+export enum FleetReplacementCause {
+  /** The service ended it at `maximumDuration` before a rotation replaced it. */
+  EXPIRED = 'ReplacedExpired',
+  /** It ended out of band: TerminateMicrovm by someone else, a failed hook, or gone from ListMicrovms. */
+  TERMINATED = 'ReplacedTerminated',
+  /** Make-before-break: replaced shortly before `maximumDuration`. */
+  ROTATION = 'ReplacedRotation',
+}
+
+/** Options of `addReadyBelowDesiredAlarm`. */
+export interface ReadyBelowDesiredAlarmOptions {
+  /**
+   * Consecutive minutes with fewer ready instances than desired before the alarm fires.
+   * @default 5
+   */
+  readonly minutes?: number;
+  /**
+   * @default - a description naming the condition
+   */
+  readonly alarmDescription?: string;
+}
+
+/** Options of `addLaunchFailuresAlarm`. */
+export interface LaunchFailuresAlarmOptions {
+  /**
+   * Failed launches that fire the alarm.
+   * @default 1
+   */
+  readonly threshold?: number;
+  /**
+   * The window the failures are summed over, in minutes.
+   * @default 5
+   */
+  readonly minutes?: number;
+  /**
+   * @default - a description naming the condition
+   */
+  readonly alarmDescription?: string;
 }
 
 /** What a fleet is imported by. */
@@ -163,6 +235,57 @@ export abstract class MicroVmFleetBase extends Resource implements IMicroVmFleet
       resourceArns: [this.inventoryTable.tableArn],
     });
   }
+
+  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return fleetMetric(this.fleetId, metricName as FleetMetricName, props);
+  }
+  public metricDesiredCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('DesiredCount', props);
+  }
+  public metricReadyCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('ReadyCount', props);
+  }
+  public metricRunningCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('RunningCount', props);
+  }
+  public metricSuspendedCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('SuspendedCount', props);
+  }
+  public metricLaunched(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('Launched', props);
+  }
+  public metricReplaced(cause: FleetReplacementCause, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(cause, props);
+  }
+  public metricFailedLaunches(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('FailedLaunches', props);
+  }
+  public metricThrottledCalls(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('ThrottledCalls', props);
+  }
+  public metricReconcileDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric('ReconcileDuration', props);
+  }
+
+  /**
+   * An alarm when fewer instances than desired are ready (RUNNING or SUSPENDED) for `minutes`
+   * consecutive minutes, from the reconciler's DesiredCount and ReadyCount. Missing data breaches:
+   * a fleet nothing reports on (no reconciler, `selfHealing: false`) is not known to be whole.
+   */
+  public addReadyBelowDesiredAlarm(id: string, options: ReadyBelowDesiredAlarmOptions = {}): cloudwatch.Alarm {
+    const minutes = options.minutes ?? 5;
+    checkRange('minutes', minutes, 1, 1440, 'alarm after 1 minute to 1 day below desiredCount');
+    return readyBelowDesiredAlarm(this, id, this.fleetId, minutes, options.alarmDescription);
+  }
+
+  /** An alarm when at least `threshold` launches fail within `minutes` minutes. */
+  public addLaunchFailuresAlarm(id: string, options: LaunchFailuresAlarmOptions = {}): cloudwatch.Alarm {
+    const minutes = options.minutes ?? 5;
+    const threshold = options.threshold ?? 1;
+    checkRange('minutes', minutes, 1, 1440, 'sum failures over 1 minute to 1 day');
+    checkRange('threshold', threshold, 1, 100_000, 'alarm on at least one failed launch');
+    return launchFailuresAlarm(this, id, this.fleetId, threshold, minutes, options.alarmDescription);
+  }
 }
 
 /** Properties of a MicroVmFleet. */
@@ -200,7 +323,8 @@ export interface MicroVmFleetProps {
    */
   readonly idlePolicy?: MicroVmIdlePolicy;
   /**
-   * The longest an instance lives (running plus suspended): 1 second to 8 hours. Instances the
+   * The longest an instance lives (running plus suspended): 1 second to 8 hours. With
+   * `selfHealing` (the default), instances are rotated before the cap; without it, instances the
    * service stops at the cap are replaced by the next deploy, not counted.
    * @default Duration.hours(8)
    */
@@ -248,6 +372,39 @@ export interface MicroVmFleetProps {
    * @default RemovalPolicy.DESTROY
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Hold the desired count between deploys: the stack's reconciler (one Lambda function per
+   * stack, invoked by an EventBridge Scheduler schedule per fleet) replaces instances that are
+   * gone and rotates instances before `maximumDuration`, make-before-break. It never acts while
+   * CloudFormation deploys the stack. `false`: instances are replaced only by the next deploy,
+   * and no schedule is added.
+   * @default true
+   */
+  readonly selfHealing?: boolean;
+  /**
+   * How often the reconciler runs for this fleet: whole minutes, 1 to 60.
+   * @default Duration.minutes(1)
+   */
+  readonly selfHealingInterval?: Duration;
+  /**
+   * Start a replacement this long before `maximumDuration` ends an instance; the old one is
+   * terminated once its replacement is ready. 0 turns rotation off (instances are replaced after
+   * the service ends them). Must be shorter than `maximumDuration`.
+   * @default - 10 minutes, or half of `maximumDuration` when that is shorter than 20 minutes
+   */
+  readonly rotateBeforeExpiry?: Duration;
+  /**
+   * Rotations in flight at once. Each needs memory quota for one more instance while it runs.
+   * @default - a tenth of `desiredCount`, at least 1 (10% more memory while a fleet rotates)
+   */
+  readonly maxRotating?: number;
+  /**
+   * With an `idlePolicy`: replace instances the service ends after `terminateAfterSuspended`.
+   * By default they are let go (the fleet shrinks while idle, as the idle policy asks, and the
+   * next deploy restores `desiredCount`); suspended instances always count as ready.
+   * @default false
+   */
+  readonly replaceIdleTerminated?: boolean;
 }
 
 /**
@@ -292,6 +449,8 @@ export class MicroVmFleet extends MicroVmFleetBase {
   /** The log group, when the fleet logs to CloudWatch. */
   public readonly logGroup?: logs.ILogGroup;
   protected readonly shellIngress: boolean;
+  /** The EventBridge Scheduler schedule that runs the reconciler for this fleet (absent with `selfHealing: false`). */
+  public readonly reconcileSchedule?: scheduler.CfnSchedule;
 
   private readonly desiredCount: number;
   private readonly resource: CustomResource;
@@ -363,6 +522,23 @@ export class MicroVmFleet extends MicroVmFleetBase {
 
     this.fleetId = this.resource.ref;
     this.imageVersion = this.resource.getAttString(FleetAttr.IMAGE_VERSION);
+
+    if (props.selfHealing ?? true) {
+      this.reconcileSchedule = FleetReconcilerFunction.getOrCreate(this).register(this, {
+        resource: this.resource,
+        wire,
+        tableArn: table.tableArn,
+        statements: this.providerStatements(props, table, egressArns),
+        wildcardReason: 'The fleet reconciler has the fleet provider\'s statements: ListMicrovms has no IAM resource type; every RunMicrovm passes ' +
+          'the AWS-managed connectors (account aws); the rest is scoped to this image and its version-qualified ARNs (<image arn>:*).',
+        wildcards: ['*', ManagedNetworkConnector.allArnsIn(this), `${props.image.imageArn}:*`],
+        interval: props.selfHealingInterval,
+        rotateBeforeExpiry: props.rotateBeforeExpiry,
+        maxRotating: props.maxRotating,
+        replaceIdleTerminated: props.replaceIdleTerminated,
+        maximumDurationSeconds: (props.maximumDuration ?? MAX_DURATION).toSeconds(),
+      });
+    }
   }
 
   /**

@@ -2,6 +2,7 @@ import {
   AttributeValue,
   BatchWriteItemCommand,
   ConditionalCheckFailedException,
+  DeleteItemCommand,
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -159,6 +160,54 @@ export class DynamoInventory implements Inventory {
     await this.batch([{ DeleteRequest: { Key: { pk: { S: fleetId }, sk: { S: META_SK } } } }]);
   }
 
+  // Added for the reconciler (lambda/fleet/reconciler.ts): conditional writes that fence it against deploys.
+
+  /**
+   * Reserves `count` slot numbers of the meta's generation, only if the meta is still exactly
+   * `expected` (same generation, request and next slot): false when a deploy (or another run)
+   * wrote it since, and then nothing was written.
+   */
+  public async claimSlots(expected: MetaRecord, count: number): Promise<boolean> {
+    return this.conditionalPut({ ...expected, nextSlot: expected.nextSlot + count }, FENCE_CONDITION, fenceValues(expected), { '#generation': 'generation' });
+  }
+
+  /** Takes the fleet's reconciler lease until `until` (epoch ms) if it is free or expired at `now`. */
+  public async tryLease(fleetId: string, owner: string, now: number, until: number): Promise<boolean> {
+    return this.conditionalPut({ pk: fleetId, sk: LEASE_SK, owner, until }, 'attribute_not_exists(pk) OR #until < :now',
+      { ':now': { N: String(now) } }, { '#until': 'until' });
+  }
+
+  public async releaseLease(fleetId: string, owner: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteItemCommand({
+        TableName: this.tableName,
+        Key: { pk: { S: fleetId }, sk: { S: LEASE_SK } },
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':owner': { S: owner } },
+      }));
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
+  }
+
+  private async conditionalPut(item: object, condition: string, values: Record<string, AttributeValue>,
+    names?: Record<string, string>): Promise<boolean> {
+    try {
+      await this.client.send(new PutItemCommand({
+        TableName: this.tableName,
+        Item: marshal(item),
+        ConditionExpression: condition,
+        ExpressionAttributeValues: values,
+        ExpressionAttributeNames: names,
+      }));
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
   private async batch(requests: WriteRequest[]): Promise<void> {
     for (let i = 0; i < requests.length; i += BATCH) {
       let pending = requests.slice(i, i + BATCH);
@@ -201,6 +250,36 @@ export class MemoryInventory implements Inventory {
   public async deleteMeta(fleetId: string): Promise<void> {
     this.items.delete(`${fleetId}\u0000${META_SK}`);
   }
+
+  // Added for the reconciler: the same conditional semantics as DynamoInventory.
+  public async claimSlots(expected: MetaRecord, count: number): Promise<boolean> {
+    if (!this.metaIs(expected)) return false;
+    return this.putMetaIf({ ...expected, nextSlot: expected.nextSlot + count }, expected);
+  }
+  public async tryLease(fleetId: string, owner: string, now: number, until: number): Promise<boolean> {
+    const key = `${fleetId}\u0000${LEASE_SK}`;
+    const lease = this.items.get(key);
+    if (lease && Number(lease.until) >= now) return false;
+    this.items.set(key, { pk: fleetId, sk: LEASE_SK, owner, until });
+    return true;
+  }
+  public async releaseLease(fleetId: string, owner: string): Promise<void> {
+    const key = `${fleetId}\u0000${LEASE_SK}`;
+    if (this.items.get(key)?.owner === owner) this.items.delete(key);
+  }
+  private metaIs(expected: MetaRecord): boolean {
+    const m = this.items.get(`${expected.pk}\u0000${META_SK}`);
+    return !!m && m.generation === expected.generation && m.requestId === expected.requestId && m.nextSlot === expected.nextSlot;
+  }
+}
+
+/** The reconciler's lease item (not a slot: `listSlots` never returns it). */
+export const LEASE_SK = 'reconciler-lease';
+/** The meta is exactly what the reconciler read: no deploy opened a generation, no run claimed slots since. */
+const FENCE_CONDITION = '#generation = :generation AND requestId = :requestId AND nextSlot = :nextSlot';
+
+function fenceValues(m: MetaRecord): Record<string, AttributeValue> {
+  return { ':generation': { N: String(m.generation) }, ':requestId': { S: m.requestId }, ':nextSlot': { N: String(m.nextSlot) } };
 }
 
 function strip(o: Record<string, unknown>): Record<string, unknown> {

@@ -144,7 +144,7 @@ export class MicroVmsProvider extends Construct {
  * sends the handlers' MicroVMs and Lambda Core calls to the local emulator. Without the context
  * key (every real deployment) no variable is added and the template is unchanged.
  */
-function localEndpointEnvironment(scope: Construct): Record<string, string> {
+export function localEndpointEnvironment(scope: Construct): Record<string, string> {
   const endpoint = scope.node.tryGetContext(LOCAL_ENDPOINT_CONTEXT);
   if (endpoint === undefined || endpoint === '') return {};
   if (typeof endpoint !== 'string' || Token.isUnresolved(endpoint) || !/^https?:\/\/[^\s]+$/.test(endpoint)) {

@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { LambdaMicrovmsClient, TerminateMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
 import { destroyLeftovers, Inventory, StackEvent } from '../../local/aws';
 import { CdkResult, EmulatorState, LocalDeployment } from '../../local/deploy';
 import { ROOT } from '../../local/servers';
@@ -128,6 +129,27 @@ describe('local deploy of the example app (ministack + emulator)', () => {
     expect(out.FleetInstanceIds.split(',').sort()).toEqual([...v1Ids].sort());
     expect(out.FleetEndpoints.split(',').sort()).toEqual(vms.map((vm) => vm.endpoint).sort());
     passed.add('deploy');
+  });
+
+  test('between deploys: an instance terminated out of band is replaced by the reconciler ministack runs on its schedule', async () => {
+    // Issue 14: nothing invokes the reconciler here but ministack's EventBridge Scheduler (rate 1 minute).
+    const before = live(await local().emulatorState());
+    expect(before).toHaveLength(FLEET_SIZE);
+    const victim = before[0].microvmId;
+    const client = new LambdaMicrovmsClient({ endpoint: local().emulator.url, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    await client.send(new TerminateMicrovmCommand({ microvmIdentifier: victim }));
+    let now = live(await local().emulatorState());
+    for (let waited = 0; waited < 180_000 && !(now.length === FLEET_SIZE && !now.some((vm) => vm.microvmId === victim)); waited += 5_000) {
+      await new Promise((r) => setTimeout(r, 5_000));
+      now = live(await local().emulatorState());
+    }
+    expect(now.map((vm) => vm.microvmId)).not.toContain(victim);
+    expect(now).toHaveLength(FLEET_SIZE);
+    expect(now.every((vm) => vm.imageVersion === '1.0')).toBe(true);
+    // Still exactly the fleet: nothing launched twice in the runs that followed.
+    await new Promise((r) => setTimeout(r, 65_000));
+    expect(live(await local().emulatorState())).toHaveLength(FLEET_SIZE);
+    passed.add('reconciler');
   });
 
   test('update: changed image code builds version 2.0 and replaces the fleet in rolling batches', async () => {
