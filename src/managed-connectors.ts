@@ -46,6 +46,11 @@ export class ManagedNetworkConnector {
     return connector instanceof ManagedNetworkConnectorRef;
   }
 
+  /** The managed connector behind a reference made by `refIn`; undefined for any other connector. */
+  public static fromRef(connector: lambda.INetworkConnectorRef): ManagedNetworkConnector | undefined {
+    return connector instanceof ManagedNetworkConnectorRef ? connector.managed : undefined;
+  }
+
   /** The direction of `connector`: its own for a managed one, EGRESS for any other (customer connectors are VPC egress). */
   public static directionOf(connector: lambda.INetworkConnectorRef): NetworkConnectorDirection {
     return connector instanceof ManagedNetworkConnectorRef ? connector.managed.direction : NetworkConnectorDirection.EGRESS;
