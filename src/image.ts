@@ -16,6 +16,7 @@ import {
   Annotations,
   SizeRoundingBehavior,
 } from 'aws-cdk-lib';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -28,7 +29,7 @@ import { MicroVmImageVersion } from './image-version';
 import { MicroVmLogging } from './logging';
 import { ManagedNetworkConnector } from './managed-connectors';
 import { grantOnResourceAndVersions } from './private/grants';
-import { acknowledgeWildcards } from './private/nag';
+import { acknowledgeEcrAuthorizationToken, acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { addTagValidation, checkDurationSeconds, checkEgressConnectors, checkMaxItems, checkOneOf, checkPattern, checkRange, checkRemovalPolicy, checkTags } from './private/validation';
 import { HookWire, HooksWire, ImageAttr, ImageProps, ImageVersionRetentionWire, LoggingWire, ResourceType } from './private/wire';
@@ -390,6 +391,19 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
   public get currentVersion(): MicroVmImageVersion {
     this._currentVersion ??= new MicroVmImageVersion(this, 'CurrentVersion', { image: this });
     return this._currentVersion;
+  }
+
+  /**
+   * Lets the build pull from `repository`: for a Dockerfile whose `FROM` is a private ECR image
+   * (the repository must be in this image's account). Grants the build role
+   * ecr:BatchCheckLayerAvailability, ecr:GetDownloadUrlForLayer and ecr:BatchGetImage on exactly
+   * the repository, and ecr:GetAuthorizationToken on `*` (it has no IAM resource type). A
+   * `buildRole` you passed gets the same statements only if it is mutable.
+   */
+  public grantPull(repository: ecr.IRepository): iam.Grant {
+    const grant = repository.grantPull(this.buildRole);
+    acknowledgeEcrAuthorizationToken(this.buildRole);
+    return grant;
   }
 
   /** Adds an environment variable (burnt into the snapshot at build time). */
