@@ -174,7 +174,8 @@ class EcrImageCode extends MicroVmCode {
   private imageUri(stack: Stack): string {
     const name = this.repository.repositoryName;
     // A repository imported by a literal ARN is where its ARN says; any other is in its env.
-    const literalArn = Token.isUnresolved(this.repository.repositoryArn) ? undefined : Arn.split(this.repository.repositoryArn, ArnFormat.SLASH_RESOURCE_NAME);
+    const repositoryArn = this.repository.repositoryArn;
+    const literalArn = Token.isUnresolved(repositoryArn) ? undefined : Arn.split(repositoryArn, ArnFormat.SLASH_RESOURCE_NAME);
     const account = literalArn?.account ?? this.repository.env.account;
     const region = literalArn?.region ?? this.repository.env.region;
     const unknown = [['repository name', name], ['account', account], ['Region', region], ['tag or digest', this.tagOrDigest]]
