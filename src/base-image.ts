@@ -50,4 +50,9 @@ export class BaseImage {
   ) {
     checkPattern('base image version', version, /^[^\s]+$/, 1, 2048, 'pass a version from ListManagedMicrovmImageVersions, or none for the latest');
   }
+
+  /** The base image ARN, with `@<version>` when one is pinned. */
+  public toString(): string {
+    return this.version === undefined ? this.imageArn : `${this.imageArn}@${this.version}`;
+  }
 }

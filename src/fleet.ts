@@ -78,6 +78,11 @@ export class FleetUpdatePolicy {
     /** Replacements in flight at once (ROLLING). */
     public readonly batchSize?: number,
   ) {}
+
+  /** `ROLLING(batchSize=N)` or `REPLACE_ALL`. */
+  public toString(): string {
+    return this.batchSize === undefined ? this.kind : `${this.kind}(batchSize=${this.batchSize})`;
+  }
 }
 
 /** A MicroVM fleet, created here or imported. */

@@ -15,9 +15,14 @@ export class MicroVmImageVersionStatus {
   public static readonly INACTIVE = new MicroVmImageVersionStatus('INACTIVE');
 
   private constructor(
-    /** The service's name for it. */
+    /** The service's name for it: `ACTIVE` or `INACTIVE`. */
     public readonly name: string,
   ) {}
+
+  /** The service's name: `ACTIVE` or `INACTIVE`. */
+  public toString(): string {
+    return this.name;
+  }
 }
 
 /** One version of a MicroVM image, adopted here or imported. */
