@@ -37,7 +37,8 @@ export class ManagedNetworkConnector {
       throw new Error(`ManagedNetworkConnector.of: connectorName must be upper-case letters, digits and underscores like INTERNET_EGRESS, got '${connectorName}'`);
     }
     const m = ManagedNetworkConnector;
-    const known = [m.ALL_INGRESS, m.NO_INGRESS, m.SHELL_INGRESS, m.INTERNET_EGRESS].find((c) => c.connectorName === connectorName && c.direction === direction);
+    const known = [m.ALL_INGRESS, m.NO_INGRESS, m.SHELL_INGRESS, m.INTERNET_EGRESS]
+      .find((c) => c.connectorName === connectorName && c.direction === direction);
     return known ?? new ManagedNetworkConnector(connectorName, direction);
   }
 
