@@ -56,7 +56,7 @@ export interface RollingUpdateOptions {
 
 /** How a configuration change (image version, roles, connectors, policies, payload) replaces instances. */
 export class FleetUpdatePolicy {
-  /** Replace in batches; never fewer than `desiredCount` ready instances. */
+  /** Replace in batches, never with fewer than `desiredCount` ready instances. */
   public static rolling(options: RollingUpdateOptions = {}): FleetUpdatePolicy {
     const batchSize = options.batchSize ?? 1;
     checkRange('updatePolicy batchSize', batchSize, 1, MAX_DESIRED_COUNT, 'replace at least one instance at a time');
@@ -99,7 +99,7 @@ export interface IMicroVmFleet extends IResource {
 
   /** Grants CreateMicrovmAuthToken (connect to the instances' endpoints). */
   grantConnect(grantee: iam.IGrantable): iam.Grant;
-  /** Grants CreateMicrovmShellAuthToken; the fleet must have SHELL_INGRESS. */
+  /** Grants CreateMicrovmShellAuthToken. The fleet must have SHELL_INGRESS. */
   grantShell(grantee: iam.IGrantable): iam.Grant;
   /** Grants reading the instances (GetMicrovm, ListMicrovms) and the inventory. */
   grantRead(grantee: iam.IGrantable): iam.Grant;
@@ -245,7 +245,7 @@ export interface MicroVmFleetProps {
    */
   readonly timeout?: Duration;
   /**
-   * What happens when the fleet leaves the stack: DESTROY terminates every instance; RETAIN
+   * What happens when the fleet leaves the stack. DESTROY terminates every instance, RETAIN
    * leaves them running and keeps the inventory table.
    * @default RemovalPolicy.DESTROY
    */
@@ -371,7 +371,9 @@ export class MicroVmFleet extends MicroVmFleetBase {
   }
 
   /**
-   * The instance ids, in slot order (fleets of up to 10 instances; larger fleets: read the inventory).
+   * The instance ids, in slot order, for fleets of up to 10 instances. Larger fleets: read the inventory.
+   * A fleet of 0 gives an empty list.
+   * @throws if `desiredCount` is over 10 or a token (the length is unknown at synth)
    */
   public get instanceIds(): string[] {
     return this.smallFleetList('instanceIds', FleetAttr.INSTANCE_IDS);

@@ -171,7 +171,7 @@ export interface MicroVmImageProps {
    */
   readonly logging?: MicroVmLogging;
   /**
-   * Baseline memory: 512 MiB, 1, 2, 4 or 8 GiB (vCPUs scale with it; peak is four times).
+   * Baseline memory: 512 MiB, 1, 2, 4 or 8 GiB. vCPUs scale with it, and the peak is four times the baseline.
    * @default Size.gibibytes(2)
    */
   readonly memory?: Size;
@@ -217,13 +217,13 @@ export interface MicroVmImageProps {
    */
   readonly buildTimeout?: Duration;
   /**
-   * When the stack deletes the image while MicroVMs still run from it: true terminates them;
-   * false fails the delete with a message that lists them.
+   * Whether deleting the image terminates the MicroVMs that still run from it. False fails the
+   * delete with a message that lists them.
    * @default false
    */
   readonly terminateMicroVmsOnDelete?: boolean;
   /**
-   * Keep at most this many versions (1 to 50; the service allows 50 per image): each update deletes
+   * Keep at most this many versions, 1 to 50 (the service allows 50 per image). Each update deletes
    * the oldest beyond the count, never the latest active one, one that MicroVMs not TERMINATED run
    * from, or one pinned by a MicroVmImageVersion (including `currentVersion`).
    * @default - keep every version

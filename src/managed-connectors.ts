@@ -52,7 +52,7 @@ export class ManagedNetworkConnector {
     return connector instanceof ManagedNetworkConnectorRef;
   }
 
-  /** The managed connector behind a reference made by `refIn`; undefined for any other connector. */
+  /** The managed connector behind a reference made by `refIn`, or undefined for any other connector. */
   public static fromRef(connector: lambda.INetworkConnectorRef): ManagedNetworkConnector | undefined {
     return connector instanceof ManagedNetworkConnectorRef ? connector.managed : undefined;
   }

@@ -193,7 +193,7 @@ export class NetworkConnector extends NetworkConnectorBase implements ITaggable 
    * @attribute
    */
   public readonly networkConnectorName: string;
-  /** The network interfaces' security groups; `allowTo` opens egress paths. */
+  /** The network interfaces' security groups. `allowTo` opens egress paths. */
   public readonly connections: ec2.Connections;
   /** The role the Lambda service assumes to manage the network interfaces. */
   public readonly operatorRole: iam.IRole;
