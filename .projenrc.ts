@@ -88,7 +88,7 @@ project.npmignore?.exclude('/emulator/', '/lambda/', '/local/', '/rosetta/', '/b
 // Python and Java (scripts/rosetta.mjs runs the extract, then jsii-docgen per language).
 project.package.addField('jsiiRosetta', {
   strict: true,
-  exampleDependencies: { '@types/node': '^22' },
+  exampleDependencies: { '@types/node': '^22', 'cdk-nag': '^3' },
 });
 project.tasks.tryFind('docgen')?.reset('node scripts/rosetta.mjs');
 project.gitignore.exclude('/.jsii.tabl.json');
