@@ -3,7 +3,7 @@ import { AddressInfo } from 'node:net';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { isConflict, isNotFound } from '../lambda/shared/errors';
+import { classifyError, isNotFound } from '../lambda/shared/errors';
 import { LambdaCoreClient, LambdaCoreServiceError, lambdaCoreEndpoint } from '../lambda/shared/lambda-core-client';
 import { backoffDelay } from '../lambda/shared/retry';
 
@@ -79,7 +79,7 @@ beforeEach(() => {
     credentials: CREDENTIALS,
     maxAttempts: 4,
     baseDelayMs: 200,
-    sleep: async (ms) => { sleeps.push(ms); },
+    clock: { now: () => 0, sleep: async (ms) => { sleeps.push(ms); } },
     random: () => 0.5,
   });
 });
@@ -208,7 +208,7 @@ describe('LambdaCoreClient errors and retries', () => {
   test('409 ResourceConflictException is not retried', async () => {
     svc.answer({ status: 409, headers: { 'x-amzn-errortype': 'ResourceConflictException' }, body: { Type: 'User', message: 'Network connector nc-1 is in state PENDING' } });
     const err = await client.updateNetworkConnector({ Identifier: 'nc-1', Configuration: {} }).catch((e) => e);
-    expect(isConflict(err)).toBe(true);
+    expect(classifyError(err)).toBe('conflict');
     expect(err.message).toMatch(/state PENDING/);
     expect(svc.received).toHaveLength(1);
     expect(svc.received[0]).toMatchObject({ method: 'PUT', url: '/2026-04-04/network-connectors/nc-1' });

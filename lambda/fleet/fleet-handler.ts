@@ -21,13 +21,15 @@ import {
 import { FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps } from '../../src/private/wire';
 import { errorMessage, errorName, isConflict, isNotFound } from '../shared/errors';
 import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
-import type { CompleteStep, IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Progress } from '../shared/framework';
+import type { IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Steps } from '../shared/framework';
 import { log } from '../shared/log';
 import { toBool, toInt } from '../shared/props';
 import { clientToken } from '../shared/tokens';
 
 type Event = OnEventRequest<FleetProps>;
 type CompleteEvent = IsCompleteRequest<FleetProps>;
+type ReconcileProgress = { readonly op: 'reconcile'; readonly deadline: number; readonly generation: number; readonly version: string };
+type FleetProgress = { readonly op: 'done' | 'delete'; readonly deadline: number } | ReconcileProgress;
 
 /** States in which an instance holds memory and serves (or will, on resume). */
 const ALIVE = new Set(['PENDING', 'RUNNING', 'SUSPENDING', 'SUSPENDED']);
@@ -81,14 +83,13 @@ interface Target {
  *   polls, and only then reports the failure: the framework sends no Delete after a failed Create.
  * - Delete terminates every inventoried instance, waits until they stop, and clears the inventory.
  */
-export class FleetHandler extends CustomResourceHandler<FleetProps> {
-  protected readonly steps: Record<string, CompleteStep<FleetProps>> = {
-    done: async () => ({ IsComplete: true }),
-    delete: this.deleteStep,
-    reconcile: this.reconcileOrCleanUp,
+export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgress> {
+  protected readonly steps: Steps<FleetProps, FleetProgress> = {
+    done: { check: async () => ({ IsComplete: true }) },
+    delete: { check: (event, progress) => this.deleteStep(event, progress) },
+    reconcile: { check: (event, progress) => this.reconcileOrCleanUp(event, progress) },
   };
 
-  private readonly clock: LauncherClock;
   private readonly runClient: LambdaMicrovmsClient;
   private readonly stepBudgetMs: number;
   private readonly random: () => number;
@@ -99,26 +100,24 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
     private readonly inventoryFor: (tableName: string) => Inventory,
     private readonly options: FleetHandlerOptions = {},
   ) {
-    const clock = options.clock ?? { now: Date.now, sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
-    super({ now: () => clock.now() });
-    this.clock = clock;
+    super({ clock: options.clock });
     this.runClient = options.runClient ?? client;
     this.stepBudgetMs = options.stepBudgetMs ?? DEFAULT_STEP_BUDGET_MS;
     this.random = options.random ?? Math.random;
   }
 
-  protected async onDelete(event: Event): Promise<OnEventResponse> {
+  protected async onDelete(event: Event): Promise<OnEventResponse<FleetProgress>> {
     const fleetId = event.PhysicalResourceId!;
     if (!fleetId.startsWith('fleet-')) return { PhysicalResourceId: fleetId, Progress: { op: 'done', deadline: 0 } };
     return { PhysicalResourceId: fleetId, Progress: { op: 'delete', deadline: this.clock.now() + this.timeoutMs(event.ResourceProperties) } };
   }
 
-  protected async onUpdate(event: Event): Promise<OnEventResponse> {
+  protected async onUpdate(event: Event): Promise<OnEventResponse<FleetProgress>> {
     return this.onCreate(event);
   }
 
   /** Create and Update open a new generation: the target configuration isComplete reconciles to. */
-  protected async onCreate(event: Event): Promise<OnEventResponse> {
+  protected async onCreate(event: Event): Promise<OnEventResponse<FleetProgress>> {
     const props = event.ResourceProperties;
     const timeout = this.timeoutMs(props);
     const fleetId = event.RequestType === 'Create'
@@ -148,7 +147,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
   // ----------------------------------------------------------------------------------------------
   // Create / Update
 
-  private async reconcileOrCleanUp(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+  private async reconcileOrCleanUp(event: CompleteEvent, progress: ReconcileProgress): Promise<IsCompleteResponse> {
     const props = event.ResourceProperties;
     const fleetId = event.PhysicalResourceId!;
     const inventory = this.inventoryFor(props.TableName);
@@ -473,7 +472,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps> {
   // ----------------------------------------------------------------------------------------------
   // Delete (and the clean-up of a failed Create)
 
-  private async deleteStep(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+  private async deleteStep(event: CompleteEvent, progress: FleetProgress): Promise<IsCompleteResponse> {
     const inventory = this.inventoryFor(event.ResourceProperties.TableName);
     const { done, remaining } = await this.drain(event, inventory);
     if (done) {

@@ -3,29 +3,29 @@ import {
   GetMicrovmImageBuildCommand,
   GetMicrovmImageVersionCommand,
   GetMicrovmImageVersionOutput,
-  LambdaMicrovmsClient,
-  ListMicrovmImageBuildsCommand,
-  MicrovmImageBuildSummary,
+  ListTagsCommand,
   TagResourceCommand,
   UntagResourceCommand,
   UpdateMicrovmImageVersionCommand,
-  paginateListMicrovms,
 } from '@aws-sdk/client-lambda-microvms';
-import { pinTagKey, pinTagValue } from './pins';
-import { ImageVersionAttr, ImageVersionProps } from '../../src/private/wire';
-import { errorMessage, isConflict, isNotFound } from '../shared/errors';
+import { ImageVersionAttr, ImageVersionProps, MAX_HANDLER_WAIT_SECONDS } from '../../src/private/wire';
+import { pinTagKey, pinTagValue } from '../image/pins';
+import { buildReasons, listBuilds } from '../shared/builds';
+import { pollDelete, requestDelete } from '../shared/deletion';
+import { classifyError, errorMessage, isNotFound } from '../shared/errors';
 import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
-import type { CompleteStep, HandlerOptions, IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Progress } from '../shared/framework';
+import type { HandlerOptions, IsCompleteRequest, OnEventRequest, OnEventResponse, StepResult, Steps } from '../shared/framework';
 import { log } from '../shared/log';
+import { listMicrovms } from '../shared/microvm-states';
+import type { MicrovmsApi } from '../shared/microvms-client';
+import { requireOneOf, requireString } from '../shared/props';
 
 type Event = OnEventRequest<ImageVersionProps>;
-type CompleteEvent = IsCompleteRequest<ImageVersionProps>;
+type VersionProgress = { readonly op: 'create' | 'update' | 'delete' | 'done'; readonly deadline: number };
+type CompleteEvent = IsCompleteRequest<ImageVersionProps, VersionProgress>;
 
-/** How long a Create waits for a version that is still building (the image resource usually waited already). */
-const BUILD_WAIT_MS = 50 * 60_000;
-/** How long a Delete waits for DELETING to drain. */
-const DELETE_WAIT_MS = 10 * 60_000;
-const STATUSES = ['ACTIVE', 'INACTIVE'];
+const STATUSES = ['ACTIVE', 'INACTIVE'] as const;
+const REMOVAL_POLICIES = ['destroy', 'retain'] as const;
 const MAX_IDS_IN_MESSAGE = 10;
 
 /**
@@ -34,76 +34,111 @@ const MAX_IDS_IN_MESSAGE = 10;
  * Update changes the status in place; Delete releases the pin and, with RemovalPolicy DESTROY,
  * deletes the version. The physical id is `<image arn>:<version>`.
  */
-export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps> {
-  protected readonly steps: Record<string, CompleteStep<ImageVersionProps>> = {
-    create: this.isSettled,
-    update: this.isSettled,
-    delete: this.isDeleted,
-    done: async () => ({ IsComplete: true }),
+export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps, VersionProgress> {
+  protected readonly steps: Steps<ImageVersionProps, VersionProgress> = {
+    create: { check: (e, p) => this.isSettled(e, p), timedOut: (e, _p, last) => this.failure(e, `${describe(e.ResourceProperties)} was not built in time (state ${last}).`) },
+    update: { check: (e, p) => this.isSettled(e, p), timedOut: (e, _p, last) => this.failure(e, `${describe(e.ResourceProperties)} was not built in time (state ${last}).`) },
+    delete: { check: (e) => this.isDeleted(e), timedOut: (e) => new ProvisioningError(`${describe(e.ResourceProperties)} was not deleted in time.`) },
+    done: { check: async () => ({ IsComplete: true }) },
   };
 
-  constructor(private readonly client: LambdaMicrovmsClient, options: HandlerOptions = {}) {
+  constructor(private readonly client: MicrovmsApi, options: HandlerOptions = {}) {
     super(options);
   }
 
-  protected async onCreate(event: Event): Promise<OnEventResponse> {
-    const props = event.ResourceProperties;
-    checkStatus(props.Status);
+  protected async onCreate(event: Event): Promise<OnEventResponse<VersionProgress>> {
+    const props = checked(event.ResourceProperties);
     // Pinned first, so that an image update running now cannot prune the version under us.
     await this.pin(event, props);
     return {
       PhysicalResourceId: physicalId(props),
-      Progress: { op: 'create', deadline: this.now() + BUILD_WAIT_MS },
+      Progress: { op: 'create', deadline: this.waitDeadline() },
     };
   }
 
-  protected async onUpdate(event: Event): Promise<OnEventResponse> {
-    const props = event.ResourceProperties;
-    const old = event.OldResourceProperties!;
-    // Another image or version is another resource: CloudFormation deletes the old one (and so
-    // releases its pin) once the stack update has succeeded.
-    if (props.ImageArn !== old.ImageArn || props.ImageVersion !== old.ImageVersion) return this.onCreate(event);
-    checkStatus(props.Status);
-    // Idempotent: restores the pin if someone removed the tag by hand.
-    await this.pin(event, props);
-    return { PhysicalResourceId: event.PhysicalResourceId!, Progress: { op: 'update', deadline: this.now() + BUILD_WAIT_MS } };
+  /** The longest a request waits (a build, a busy image, a delete to drain): the framework's limit less a margin. */
+  private waitDeadline(): number {
+    return this.now() + MAX_HANDLER_WAIT_SECONDS * 1000;
   }
 
-  protected async onDelete(event: Event): Promise<OnEventResponse> {
+  protected async onUpdate(event: Event): Promise<OnEventResponse<VersionProgress>> {
+    const props = checked(event.ResourceProperties);
+    const old = event.OldResourceProperties!;
+    // Another image or version than the physical id's is another resource: CloudFormation deletes
+    // the old one (and so releases its pin) once the stack update has succeeded.
+    if (event.PhysicalResourceId !== physicalId(props)) return this.onCreate(event);
+    // Idempotent: restores the pin if someone removed the tag by hand.
+    await this.pin(event, props);
+    if (old.ImageArn !== props.ImageArn || old.ImageVersion !== props.ImageVersion) {
+      // The rollback of a failed replacement: the pin the replacement set (if it got that far)
+      // must go, or it would keep that version from being pruned forever.
+      await this.unpin(event, old);
+    }
+    return { PhysicalResourceId: event.PhysicalResourceId!, Progress: { op: 'update', deadline: this.waitDeadline() } };
+  }
+
+  protected async onDelete(event: Event): Promise<OnEventResponse<VersionProgress>> {
     const props = event.ResourceProperties;
     const id = event.PhysicalResourceId!;
-    const done: Progress = { op: 'done', deadline: 0 };
-    // Not one of ours (e.g. the framework's marker of a failed Create): nothing was made.
-    if (id !== physicalId(props)) return { PhysicalResourceId: id, Progress: done };
-
+    const done: VersionProgress = { op: 'done', deadline: 0 };
+    // An id CloudFormation generated (a create cancelled before it answered): the cancelled
+    // create may have pinned the version already; nothing else was made.
+    if (id !== physicalId(props)) {
+      await this.unpin(event, props);
+      return { PhysicalResourceId: id, Progress: done };
+    }
+    const pinned = await this.isPinned(event, props);
     await this.unpin(event, props);
-    if (props.RemovalPolicy !== 'destroy') {
+    if (!pinned) {
+      // Never adopted (its create failed and released the pin), or released already: not ours to delete.
+      log('version not pinned by this resource: left in place', { imageArn: props.ImageArn, imageVersion: props.ImageVersion });
+      return { PhysicalResourceId: id, Progress: done };
+    }
+    if (requireOneOf(props.RemovalPolicy, 'RemovalPolicy', REMOVAL_POLICIES) !== 'destroy') {
       log('version retained (RemovalPolicy RETAIN); pin released', { imageArn: props.ImageArn, imageVersion: props.ImageVersion });
       return { PhysicalResourceId: id, Progress: done };
     }
-    try {
-      await this.client.send(new DeleteMicrovmImageVersionCommand({ imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion }));
-    } catch (err) {
-      if (isNotFound(err)) return { PhysicalResourceId: id, Progress: done };
-      if (isConflict(err)) {
-        // Decided behaviour: a version the service refuses to delete (MicroVMs still run from it,
-        // it is the image's last version, or the image is being deleted) is left in place and the
-        // Delete succeeds, so that neither a stack delete nor an update's cleanup is wedged. Its
-        // pin is released, so the image's keepVersions prunes it once it is free.
-        log('WARNING: image version not deleted, left in place', {
-          imageArn: props.ImageArn,
-          imageVersion: props.ImageVersion,
-          reason: errorMessage(err),
-          liveMicroVms: await this.liveMicroVms(props).catch(() => []),
-        });
-        return { PhysicalResourceId: id, Progress: done };
-      }
-      throw err;
+    const outcome = await requestDelete(describe(props), () => this.deleteVersion(props));
+    if (outcome.kind === 'gone') return { PhysicalResourceId: id, Progress: done };
+    if (outcome.kind === 'refused') {
+      // Decided behaviour: a version the service refuses to delete (MicroVMs still run from it,
+      // it is the image's last version, or the image is being deleted; 409, or the recorded 400
+      // refusals, classified alike) is left in place and the Delete succeeds, so that neither a
+      // stack delete nor an update's cleanup is wedged. Its pin is released, so the image's
+      // keepVersions prunes it once it is free.
+      log('WARNING: image version not deleted, left in place', {
+        imageArn: props.ImageArn,
+        imageVersion: props.ImageVersion,
+        reason: outcome.reason,
+        liveMicroVms: await this.liveMicroVms(props).catch(() => []),
+      });
+      return { PhysicalResourceId: id, Progress: done };
     }
-    return { PhysicalResourceId: id, Progress: { op: 'delete', deadline: this.now() + DELETE_WAIT_MS } };
+    return { PhysicalResourceId: id, Progress: { op: 'delete', deadline: this.waitDeadline() } };
   }
 
-  private async isSettled(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+  /** A waiter whose pin is gone (a later Delete released it) stops without acting. */
+  protected async isSuperseded(event: CompleteEvent, progress: VersionProgress): Promise<string | undefined> {
+    if (progress.op !== 'create' && progress.op !== 'update') return undefined;
+    try {
+      return await this.isPinned(event, event.ResourceProperties) ? undefined : 'its pin tag was released by a later request';
+    } catch (err) {
+      if (isNotFound(err)) return `image ${event.ResourceProperties.ImageArn} is gone`;
+      throw err;
+    }
+  }
+
+  private async isPinned(event: Event, props: ImageVersionProps): Promise<boolean> {
+    try {
+      const tags = (await this.client.send(new ListTagsCommand({ Resource: props.ImageArn }))).Tags ?? {};
+      return pinTagKey(props.ImageVersion, event.StackId, event.LogicalResourceId) in tags;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  private async isSettled(event: CompleteEvent, progress: VersionProgress): Promise<StepResult> {
     const props = event.ResourceProperties;
     const creating = progress.op === 'create';
     let version: GetMicrovmImageVersionOutput;
@@ -119,47 +154,52 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
     switch (version.state) {
       case 'PENDING':
       case 'IN_PROGRESS':
-        if (this.now() > progress.deadline) {
-          throw await this.failure(event, `MicroVM image version ${props.ImageVersion} of ${props.ImageArn} was not built in time (state ${version.state}).`);
-        }
         log('waiting for version', { imageArn: props.ImageArn, imageVersion: props.ImageVersion, state: version.state });
-        return { IsComplete: false };
+        return { IsComplete: false, lastState: version.state };
       case 'SUCCESSFUL':
         break;
       case 'FAILED':
-        throw await this.failure(event, `MicroVM image version ${props.ImageVersion} of ${props.ImageArn} FAILED: ${await this.buildReasons(props, version)}. ` +
+        throw await this.failure(event, `MicroVM image version ${props.ImageVersion} of ${props.ImageArn} FAILED: ${await buildReasons(this.client, props.ImageArn, props.ImageVersion, version.stateReason)}. ` +
           'Fix the image (its build log has the details) and deploy again; a failed version cannot be made SUCCESSFUL.');
       default:
         throw await this.failure(event, `MicroVM image version ${props.ImageVersion} of ${props.ImageArn} is ${version.state} and cannot be ${creating ? 'adopted' : 'updated'}.`);
     }
     if (version.status !== props.Status) {
       log('setting version status', { imageArn: props.ImageArn, imageVersion: props.ImageVersion, from: version.status, to: props.Status });
-      version = await this.client.send(new UpdateMicrovmImageVersionCommand({
-        imageIdentifier: props.ImageArn,
-        imageVersion: props.ImageVersion,
-        status: props.Status as 'ACTIVE' | 'INACTIVE',
-      }));
+      try {
+        version = await this.client.send(new UpdateMicrovmImageVersionCommand({
+          imageIdentifier: props.ImageArn,
+          imageVersion: props.ImageVersion,
+          status: props.Status as 'ACTIVE' | 'INACTIVE',
+        }));
+      } catch (err) {
+        // The image rebuilds (recorded: 409 "MicroVM Image is already in state: UPDATING"): not yet.
+        const c = classifyError(err);
+        if (c === 'busy' || c === 'conflict') return { IsComplete: false, lastState: `status change refused for now: ${errorMessage(err)}` };
+        throw err;
+      }
     }
     return { IsComplete: true, Data: await this.data(props, version) };
   }
 
-  private async isDeleted(event: CompleteEvent, progress: Progress): Promise<IsCompleteResponse> {
+  private async isDeleted(event: CompleteEvent): Promise<StepResult> {
     const props = event.ResourceProperties;
-    try {
-      const v = await this.client.send(new GetMicrovmImageVersionCommand({ imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion }));
-      if (v.state === 'DELETED') return { IsComplete: true };
-      if (v.state === 'DELETE_FAILED') {
-        throw new ProvisioningError(`deleting MicroVM image version ${props.ImageVersion} of ${props.ImageArn} failed (state DELETE_FAILED${v.stateReason ? `: ${v.stateReason}` : ''}). ` +
-          'Retry the stack operation, or delete the version by hand (DeleteMicrovmImageVersion).');
-      }
-    } catch (err) {
-      if (isNotFound(err)) return { IsComplete: true };
-      throw err;
-    }
-    if (this.now() > progress.deadline) {
-      throw new ProvisioningError(`MicroVM image version ${props.ImageVersion} of ${props.ImageArn} was not deleted in time.`);
-    }
-    return { IsComplete: false };
+    const poll = await pollDelete({
+      what: describe(props),
+      state: async () => (await this.client.send(new GetMicrovmImageVersionCommand({
+        imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion,
+      }))).state,
+      send: () => this.deleteVersion(props),
+      deletingStates: ['DELETING'],
+      goneStates: ['DELETED'],
+      failedStates: ['DELETE_FAILED'],
+      failedHint: 'Retry the stack operation, or delete the version by hand (DeleteMicrovmImageVersion).',
+    });
+    return poll.gone ? { IsComplete: true } : { IsComplete: false, lastState: poll.lastState };
+  }
+
+  private deleteVersion(props: ImageVersionProps) {
+    return this.client.send(new DeleteMicrovmImageVersionCommand({ imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion }));
   }
 
   /**
@@ -178,34 +218,8 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
     return new ProvisioningError(`${message}${cleanup}`);
   }
 
-  private async buildReasons(props: ImageVersionProps, version: GetMicrovmImageVersionOutput): Promise<string> {
-    const reasons: string[] = [];
-    if (version.stateReason) reasons.push(version.stateReason);
-    try {
-      for (const b of await this.builds(props)) {
-        reasons.push(`build ${b.buildId} (${b.architecture}${b.chipsetGeneration ? ` gen ${b.chipsetGeneration}` : ''}) ${b.buildState}${b.stateReason ? `: ${b.stateReason}` : ''}`);
-      }
-    } catch (err) {
-      reasons.push(`(could not read the builds: ${errorMessage(err)})`);
-    }
-    return reasons.join('; ') || 'the service gave no reason';
-  }
-
-  private async builds(props: ImageVersionProps): Promise<MicrovmImageBuildSummary[]> {
-    const out: MicrovmImageBuildSummary[] = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await this.client.send(new ListMicrovmImageBuildsCommand({
-        imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion, nextToken,
-      }));
-      out.push(...(page.items ?? []));
-      nextToken = page.nextToken ?? undefined;
-    } while (nextToken);
-    return out;
-  }
-
   private async data(props: ImageVersionProps, version: GetMicrovmImageVersionOutput): Promise<Record<string, string>> {
-    const builds = await this.builds(props);
+    const builds = await listBuilds(this.client, props.ImageArn, props.ImageVersion);
     let memory = 0;
     let disk = 0;
     let code = 0;
@@ -257,19 +271,25 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
   }
 
   private async liveMicroVms(props: ImageVersionProps): Promise<string> {
-    const ids: string[] = [];
-    for await (const page of paginateListMicrovms({ client: this.client }, { imageIdentifier: props.ImageArn, imageVersion: props.ImageVersion })) {
-      for (const vm of page.items ?? []) if (vm.imageVersion === props.ImageVersion && vm.state !== 'TERMINATED') ids.push(vm.microvmId!);
-    }
+    const ids = (await listMicrovms(this.client, { imageArn: props.ImageArn, imageVersion: props.ImageVersion })).map((vm) => vm.microvmId!);
     const shown = ids.slice(0, MAX_IDS_IN_MESSAGE).join(', ');
     return ids.length > MAX_IDS_IN_MESSAGE ? `${shown} and ${ids.length - MAX_IDS_IN_MESSAGE} more` : shown;
   }
+}
+
+function describe(props: ImageVersionProps): string {
+  return `MicroVM image version ${props.ImageVersion} of ${props.ImageArn}`;
 }
 
 function physicalId(props: ImageVersionProps): string {
   return `${props.ImageArn}:${props.ImageVersion}`;
 }
 
-function checkStatus(status: string): void {
-  if (!STATUSES.includes(status)) throw new ProvisioningError(`Status must be one of ${STATUSES.join(', ')}, got '${status}'`);
+/** The properties, checked: a missing or malformed one means construct and handler versions differ. */
+function checked(props: ImageVersionProps): ImageVersionProps {
+  requireString(props.ImageArn, 'ImageArn');
+  requireString(props.ImageVersion, 'ImageVersion');
+  requireOneOf(props.Status, 'Status', STATUSES);
+  requireOneOf(props.RemovalPolicy, 'RemovalPolicy', REMOVAL_POLICIES);
+  return props;
 }

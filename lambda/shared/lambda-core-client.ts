@@ -11,8 +11,9 @@
  *   endpoint, unless injected.
  * - Errors: `LambdaCoreServiceError`, named from `X-Amzn-ErrorType` (or the body's `__type`/`code`),
  *   with the message whichever of `message` / `Message` the shape uses.
- * - Retries: TooManyRequests, ServiceException, any 5xx and dropped connections, with capped
- *   exponential backoff and full jitter; a Retry-After header wins over the computed delay.
+ * - Retries: what classifyError calls throttled or transient (TooManyRequests, ServiceException,
+ *   any 5xx, dropped connections), with capped exponential backoff and full jitter; a Retry-After
+ *   header wins over the computed delay.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -21,6 +22,7 @@ import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import type { Clock } from './clock';
 import { log } from './log';
 import { withRetries } from './retry';
 
@@ -147,22 +149,10 @@ export interface LambdaCoreClientOptions {
   readonly maxDelayMs?: number;
   /** Per attempt. @default 30000 */
   readonly requestTimeoutMs?: number;
-  /** How retries wait. Tests pass a fake. */
-  readonly sleep?: (ms: number) => Promise<void>;
+  /** How retries wait. @default systemClock (tests pass a fake) */
+  readonly clock?: Clock;
   /** Jitter source, [0, 1). */
   readonly random?: () => number;
-}
-
-/** Error types worth another attempt: throttling and the service's own faults. */
-const RETRYABLE_NAMES = new Set(['TooManyRequestsException', 'ServiceException', 'ThrottlingException', 'InternalServerException', 'RequestTimeout', 'TimeoutError']);
-const RETRYABLE_NETWORK_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ECONNREFUSED', 'ENOTFOUND']);
-
-export function isRetryableLambdaCoreError(err: unknown): boolean {
-  if (err instanceof LambdaCoreServiceError) {
-    return RETRYABLE_NAMES.has(err.name) || err.statusCode === 429 || err.statusCode >= 500 || err.statusCode === 0;
-  }
-  const code = (err as { code?: string })?.code;
-  return code !== undefined && RETRYABLE_NETWORK_CODES.has(code);
 }
 
 /** The Region's endpoint when no override is set. */
@@ -266,12 +256,11 @@ export class LambdaCoreClient {
       maxAttempts: this.options.maxAttempts ?? 8,
       baseDelayMs: this.options.baseDelayMs ?? 200,
       maxDelayMs: this.options.maxDelayMs ?? 20_000,
-      isRetryable: isRetryableLambdaCoreError,
       retryAfterMs: (err) => {
         const s = (err as LambdaCoreServiceError).retryAfterSeconds;
         return s === undefined ? undefined : s * 1000;
       },
-      sleep: this.options.sleep,
+      clock: this.options.clock,
       random: this.options.random,
       onRetry: (err, attempt, delayMs) => log('lambda-core retry', {
         operation: call.operation,

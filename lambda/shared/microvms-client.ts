@@ -1,5 +1,8 @@
 import { LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
 
+/** What handlers need of the MicroVMs client: `send`. Tests inject a real SDK client pointed at the emulator. */
+export type MicrovmsApi = Pick<LambdaMicrovmsClient, 'send'>;
+
 /**
  * The MicroVMs client every handler uses. The SDK's standard retry strategy retries throttling,
  * transient and 5xx errors with exponential backoff and full jitter, and never validation errors;

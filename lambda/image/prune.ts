@@ -1,15 +1,16 @@
 import {
   DeleteMicrovmImageVersionCommand,
   GetMicrovmImageCommand,
-  LambdaMicrovmsClient,
+  ListMicrovmImageVersionsCommand,
   ListTagsCommand,
   MicrovmImageVersionSummary,
-  paginateListMicrovmImageVersions,
-  paginateListMicrovms,
 } from '@aws-sdk/client-lambda-microvms';
 import { pinnedVersions } from './pins';
-import { errorMessage, errorName, isConflict, isNotFound } from '../shared/errors';
+import { requestDelete } from '../shared/deletion';
+import { errorMessage, errorName } from '../shared/errors';
 import { log } from '../shared/log';
+import { listMicrovms } from '../shared/microvm-states';
+import type { MicrovmsApi } from '../shared/microvms-client';
 
 /** Version states that cost snapshot storage and count toward the 50-version quota. */
 const SETTLED = new Set(['SUCCESSFUL', 'FAILED']);
@@ -37,18 +38,17 @@ export function compareVersions(a: string, b: string): number {
 /**
  * Deletes the oldest versions of `imageArn` until at most `keep` remain, never one that is:
  * the latest active version, in `protect` (the version this deploy produced), pinned by a
- * MicroVmImageVersion (pin tag), still building or being deleted, or the version of a MicroVM that
- * is not TERMINATED. Protected versions still count toward `keep`.
+ * MicroVmImageVersion (pin tag), still building or being deleted, or the version of a live MicroVM
+ * (LIVE_MICROVM_STATES). Protected versions still count toward `keep`.
  *
  * Never throws: pruning saves storage and must not fail (and so roll back) an image deploy that
  * built successfully. What it could not do is logged and retried on the next update.
  */
-export async function pruneImageVersions(client: LambdaMicrovmsClient, imageArn: string, keep: number, protect: string[] = []): Promise<PruneResult> {
+export async function pruneImageVersions(client: MicrovmsApi, imageArn: string, keep: number, protect: string[] = []): Promise<PruneResult> {
   const deleted: string[] = [];
   const kept: Record<string, string> = {};
   try {
-    const versions: MicrovmImageVersionSummary[] = [];
-    for await (const page of paginateListMicrovmImageVersions({ client }, { imageIdentifier: imageArn })) versions.push(...(page.items ?? []));
+    const versions = await listVersions(client, imageArn);
     const live = versions.filter((v) => v.state !== 'DELETING' && v.state !== 'DELETED');
     let excess = live.length - keep;
     if (excess <= 0) return { deleted, kept };
@@ -71,22 +71,15 @@ export async function pruneImageVersions(client: LambdaMicrovmsClient, imageArn:
         kept[version] = why;
         continue;
       }
-      try {
-        await client.send(new DeleteMicrovmImageVersionCommand({ imageIdentifier: imageArn, imageVersion: version }));
-        deleted.push(version);
-        excess--;
-      } catch (err) {
-        if (isNotFound(err)) {
-          excess--;
-          continue;
-        }
-        // In use since we listed, or the service refuses for now: keep it, try next time.
-        if (isConflict(err)) {
-          kept[version] = `refused: ${errorMessage(err)}`;
-          continue;
-        }
-        throw err;
+      const outcome = await requestDelete(`MicroVM image version ${version} of ${imageArn}`,
+        () => client.send(new DeleteMicrovmImageVersionCommand({ imageIdentifier: imageArn, imageVersion: version })));
+      // In use since we listed, or the service refuses for now: keep it, try next time.
+      if (outcome.kind === 'refused') {
+        kept[version] = `refused: ${outcome.reason}`;
+        continue;
       }
+      if (outcome.kind === 'requested') deleted.push(version);
+      excess--;
     }
     log('pruned image versions', { imageArn, keep, deleted, kept });
   } catch (err) {
@@ -95,11 +88,19 @@ export async function pruneImageVersions(client: LambdaMicrovmsClient, imageArn:
   return { deleted, kept };
 }
 
-/** Versions of MicroVMs from this image that are not TERMINATED. */
-async function versionsInUse(client: LambdaMicrovmsClient, imageArn: string): Promise<Set<string>> {
-  const out = new Set<string>();
-  for await (const page of paginateListMicrovms({ client }, { imageIdentifier: imageArn })) {
-    for (const vm of page.items ?? []) if (vm.imageArn === imageArn && vm.state !== 'TERMINATED') out.add(vm.imageVersion!);
-  }
+/** Versions that live MicroVMs of this image run. */
+async function versionsInUse(client: MicrovmsApi, imageArn: string): Promise<Set<string>> {
+  return new Set((await listMicrovms(client, { imageArn })).map((vm) => vm.imageVersion!));
+}
+
+/** Every version of the image (ListMicrovmImageVersions, all pages). */
+async function listVersions(client: MicrovmsApi, imageArn: string): Promise<MicrovmImageVersionSummary[]> {
+  const out: MicrovmImageVersionSummary[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await client.send(new ListMicrovmImageVersionsCommand({ imageIdentifier: imageArn, nextToken }));
+    out.push(...(page.items ?? []));
+    nextToken = page.nextToken ?? undefined;
+  } while (nextToken);
   return out;
 }
