@@ -18,7 +18,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
   constructsVersion: '10.8.1',
   jsiiVersion: '~6.0.0',
   typescriptVersion: '~6.0.0',
-  minNodeVersion: '20.0.0',
+  // Node 20 is end-of-life; the AWS SDK for JavaScript requires Node 22 from January 2027. The
+  // package and its build run on the LTS lines 22 and 24.
+  minNodeVersion: '22.0.0',
   // No hosted workflows: CI is `.ci/run` on the submitting machine.
   github: false,
   release: false,
@@ -88,7 +90,7 @@ project.npmignore?.exclude('/emulator/', '/lambda/', '/local/', '/rosetta/', '/b
 // Python and Java (scripts/rosetta.mjs runs the extract, then jsii-docgen per language).
 project.package.addField('jsiiRosetta', {
   strict: true,
-  exampleDependencies: { '@types/node': '^20' },
+  exampleDependencies: { '@types/node': '^22', 'cdk-nag': '^3' },
 });
 project.tasks.tryFind('docgen')?.reset('node scripts/rosetta.mjs');
 project.gitignore.exclude('/.jsii.tabl.json');
@@ -102,6 +104,11 @@ const bundle = project.addTask('bundle', {
   exec: 'node scripts/bundle.mjs',
 });
 project.preCompileTask.spawn(bundle);
+// Every package embeds the npm tarball, and the tarball must carry the handler bundles:
+// `compile` then `package:js` alone would ship a library whose every synth fails.
+for (const name of ['package:js', 'package:python', 'package:java']) {
+  project.tasks.tryFind(name)?.prependSpawn(bundle);
+}
 
 // The README's main command: the example app deployed to local emulators, changed, destroyed.
 project.addTask('demo', {
@@ -127,7 +134,7 @@ const testUnit = project.addTask('test:unit', {
 testUnit.spawn(typecheck);
 testUnit.exec('jest --passWithNoTests --ci --coverage=false --testPathIgnorePatterns /test/e2e/ /test/bundle.test.ts', { receiveArgs: true });
 
-// jsii warns on every run that Node 20 is past end-of-life; the machines run Node 20.
+// jsii warns on every run that Node 20 is past end-of-life; some build machines still run Node 20.
 project.tasks.addEnvironment('JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION', '1');
 
 

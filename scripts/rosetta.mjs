@@ -32,6 +32,9 @@ if (extract.status !== 0) {
   process.exit(extract.status ?? 1);
 }
 console.log(`rosetta: examples compiled and translated (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+// jsii-rosetta's Java and Python need a few repairs to compile (scripts/translations.mjs).
+const fix = spawnSync(process.execPath, [join(root, 'scripts', 'translations.mjs'), 'fix'], { cwd: root, stdio: 'inherit' });
+if (fix.status !== 0) process.exit(fix.status ?? 1);
 
 const LANGUAGES = [
   { language: Language.TYPESCRIPT, title: 'TypeScript', prefix: '' },
@@ -39,18 +42,46 @@ const LANGUAGES = [
   { language: Language.JAVA, title: 'Java', prefix: 'java-' },
 ];
 
-/** Shifts markdown headings down by `by` levels, outside fenced code blocks. */
-function demoteHeadings(markdown, by) {
+/** For each line of `markdown`: whether it is a fence or inside a fenced code block. */
+function fenced(lines) {
   let fence;
-  return markdown.split('\n').map((line) => {
+  return lines.map((line) => {
     const f = /^\s*(```+|~~~+)/.exec(line);
     if (f) {
       if (!fence) fence = f[1];
       else if (f[1].startsWith(fence)) fence = undefined;
-      return line;
+      return true;
     }
-    if (!fence && /^#{1,5} /.test(line)) return '#'.repeat(by) + line;
-    return line;
+    return fence !== undefined;
+  });
+}
+
+/** Shifts markdown headings down by `by` levels, outside fenced code blocks. */
+function demoteHeadings(markdown, by) {
+  const lines = markdown.split('\n');
+  const code = fenced(lines);
+  return lines.map((line, i) => (!code[i] && /^#{1,5} /.test(line) ? '#'.repeat(by) + line : line)).join('\n');
+}
+
+/**
+ * The README's quick start has one subsection per language (`### TypeScript`, `### Python`,
+ * `### Java`): each language's section of API.md keeps its own only (the TypeScript example,
+ * translated, would otherwise appear under a "TypeScript" heading in Python).
+ */
+function onlyQuickStartOf(markdown, title) {
+  const lines = markdown.split('\n');
+  const code = fenced(lines);
+  let inQuickStart = false;
+  let keep = true;
+  return lines.filter((line, i) => {
+    const heading = code[i] ? undefined : /^(#{1,6}) (.*)$/.exec(line);
+    if (heading && heading[1].length <= 2) {
+      inQuickStart = heading[1].length === 2 && heading[2].trim() === 'Quick start';
+      keep = true;
+    } else if (heading && inQuickStart && heading[1].length === 3) {
+      keep = heading[2].trim() === title;
+    }
+    return keep;
   }).join('\n');
 }
 
@@ -77,7 +108,7 @@ try {
     sections.push([
       `# ${title} <a name="${title}" id="${title.toLowerCase()}"></a>`,
       '',
-      demoteHeadings(readme.render(), 1),
+      demoteHeadings(onlyQuickStartOf(readme.render(), title), 1),
       '',
       api.render(),
     ].join('\n'));

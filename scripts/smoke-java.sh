@@ -6,7 +6,8 @@
 #   scripts/cdk-lib-bindings.sh java && npx projen package:java && scripts/smoke-java.sh
 #
 # Maven's default local repository (~/.m2) is the cache; set MAVEN_LOCAL_REPOSITORY to use
-# another one. Extra arguments go to Maven (e.g. -Dtest=SmokeTest#imageGrantRun).
+# another one. Extra arguments go to Maven (e.g. -Dtest=SmokeTest#imageGrantRun). Then every README
+# example, as translated to Java, is compiled (needs .jsii.tabl.json: `npx projen docgen` first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -45,7 +46,20 @@ rm -rf "$root/.local/java-smoke-target"
 cd test/java
 mvn -B -q "${repo_args[@]}" \
   "-Dmicrovms.version=$version" "-Dcdk.version=$cdk_version" "-Dconstructs.version=$constructs_version" \
+  "-Dcdknag.version=$(node -p "require('cdk-nag/package.json').version")" \
   "-Dmicrovms.repository=file://$root/dist/java" \
   test "$@"
 tests=$(cat "$root"/.local/java-smoke-target/surefire-reports/TEST-*.xml | grep -o '<testsuite [^>]*' | grep -o ' tests="[0-9]*"' | tr -dc '0-9\n' | awk '{ n += $1 } END { print n }')
 echo "smoke-java: $tests tests passed"
+
+# Every README example, as translated to Java for API.md and the javadoc, compiles against the
+# jar, aws-cdk-lib, constructs and cdk-nag (scripts/translations.mjs wraps each in a class).
+cd "$root"
+node scripts/translations.mjs write java .local/readme-java
+(cd test/java && mvn -B -q "${repo_args[@]}" \
+  "-Dmicrovms.version=$version" "-Dcdk.version=$cdk_version" "-Dconstructs.version=$constructs_version" \
+  "-Dcdknag.version=$(node -p "require('cdk-nag/package.json').version")" \
+  "-Dmicrovms.repository=file://$root/dist/java" \
+  dependency:build-classpath -Dmdep.includeScope=test "-Dmdep.outputFile=$root/.local/readme-java.classpath")
+javac -d .local/readme-java/classes -cp "$(cat .local/readme-java.classpath)" .local/readme-java/*.java
+echo "smoke-java: $(ls .local/readme-java/*.java | wc -l) README example(s) compile in Java"

@@ -60,3 +60,9 @@ if [ -d "$wheelhouse" ]; then find_links=(--find-links "$wheelhouse"); fi
 
 cd test/python
 PYTHONDONTWRITEBYTECODE=1 "$root/$venv/bin/python" -m pytest -p no:cacheprovider -q "$@"
+
+# Every README example, as translated to Python for API.md and the docstrings, compiles, its
+# imports resolve and every name it reads is defined (needs .jsii.tabl.json: `npx projen docgen` first).
+cd "$root"
+node scripts/translations.mjs write python .local/readme-python
+PYTHONDONTWRITEBYTECODE=1 "$root/$venv/bin/python" scripts/check_translations.py .local/readme-python

@@ -1,5 +1,6 @@
 import { Aws, Token } from 'aws-cdk-lib';
-import { checkPattern } from './private/validation';
+import type { IMicroVmImage } from './image';
+import { checkImage, checkPattern } from './private/validation';
 
 /**
  * The Lambda-managed MicroVM base image a MicroVM image is built on (not your Dockerfile's `FROM`).
@@ -28,6 +29,19 @@ export class BaseImage {
     return new BaseImage(arn, version);
   }
 
+  /**
+   * Another MicroVM image (of this app, or imported) as the base: this image builds on its
+   * snapshot's file system. A MicroVmImage of the app is built first (the reference orders them).
+   *
+   * @param version the base image's version to build on. Default: for a MicroVmImage of this app,
+   * the version its current deploy produced (`imageVersion`), so a rebuild of the base rebuilds
+   * this image; for an imported image, none: the service builds on its latest active version.
+   */
+  public static fromImage(image: IMicroVmImage, version?: string): BaseImage {
+    checkImage('BaseImage.fromImage image', image);
+    return new BaseImage(image.imageArn, version ?? (image as { imageVersion?: string }).imageVersion);
+  }
+
   private constructor(
     /** The base image ARN. */
     public readonly imageArn: string,
@@ -35,5 +49,10 @@ export class BaseImage {
     public readonly version?: string,
   ) {
     checkPattern('base image version', version, /^[^\s]+$/, 1, 2048, 'pass a version from ListManagedMicrovmImageVersions, or none for the latest');
+  }
+
+  /** The base image ARN, with `@<version>` when one is pinned. */
+  public toString(): string {
+    return this.version === undefined ? this.imageArn : `${this.imageArn}@${this.version}`;
   }
 }

@@ -16,7 +16,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { IMicroVmImage } from './image';
+import { IMicroVmImage, MicroVmImage } from './image';
 import { IMicroVmImageVersion } from './image-version';
 import { MicroVmLogging } from './logging';
 import { ManagedNetworkConnector, NetworkConnectorDirection } from './managed-connectors';
@@ -25,7 +25,7 @@ import { acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { FleetReconcilerFunction } from './private/reconciler';
 import type { FleetMetricName } from './private/reconciler-wire';
-import { checkMaxItems, checkRange } from './private/validation';
+import { checkDurationSeconds, checkEgressConnectors, checkImage, checkMaxItems, checkRange, checkRemovalPolicy } from './private/validation';
 import { FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, LoggingWire, ResourceType } from './private/wire';
 
 const MAX_DURATION = Duration.hours(8);
@@ -65,7 +65,7 @@ export interface RollingUpdateOptions {
 
 /** How a configuration change (image version, roles, connectors, policies, payload) replaces instances. */
 export class FleetUpdatePolicy {
-  /** Replace in batches; never fewer than `desiredCount` ready instances. */
+  /** Replace in batches, never with fewer than `desiredCount` ready instances. */
   public static rolling(options: RollingUpdateOptions = {}): FleetUpdatePolicy {
     if (options.batchSize !== undefined) {
       checkRange('updatePolicy batchSize', options.batchSize, 1, MAX_DESIRED_COUNT, 'replace at least one instance at a time');
@@ -88,6 +88,11 @@ export class FleetUpdatePolicy {
     /** Replacements in flight at once (ROLLING); undefined: sized from the launch rate by the provider. */
     public readonly batchSize?: number,
   ) {}
+
+  /** `ROLLING(batchSize=N)` or `REPLACE_ALL`. */
+  public toString(): string {
+    return this.batchSize === undefined ? this.kind : `${this.kind}(batchSize=${this.batchSize})`;
+  }
 }
 
 /** A MicroVM fleet, created here or imported. */
@@ -104,7 +109,7 @@ export interface IMicroVmFleet extends IResource {
 
   /** Grants CreateMicrovmAuthToken (connect to the instances' endpoints). */
   grantConnect(grantee: iam.IGrantable): iam.Grant;
-  /** Grants CreateMicrovmShellAuthToken; the fleet must have SHELL_INGRESS. */
+  /** Grants CreateMicrovmShellAuthToken. The fleet must have SHELL_INGRESS. */
   grantShell(grantee: iam.IGrantable): iam.Grant;
   /** Grants reading the instances (GetMicrovm, ListMicrovms) and the inventory. */
   grantRead(grantee: iam.IGrantable): iam.Grant;
@@ -203,6 +208,8 @@ export abstract class MicroVmFleetBase extends Resource implements IMicroVmFleet
   public abstract readonly inventoryTable: dynamodb.ITable;
   /** Whether the instances have SHELL_INGRESS. */
   protected abstract readonly shellIngress: boolean;
+  /** How to give the fleet SHELL_INGRESS, for grantShell's error. */
+  protected abstract readonly shellIngressFix: string;
 
   public grantConnect(grantee: iam.IGrantable): iam.Grant {
     return this.image.grant(grantee, 'lambda:CreateMicrovmAuthToken');
@@ -210,7 +217,7 @@ export abstract class MicroVmFleetBase extends Resource implements IMicroVmFleet
 
   public grantShell(grantee: iam.IGrantable): iam.Grant {
     if (!this.shellIngress) {
-      throw new Error(`grantShell: MicroVmFleet ${this.node.path} does not have SHELL_INGRESS, so shell tokens would be refused: add ManagedNetworkConnector.SHELL_INGRESS to \`ingress\``);
+      throw new Error(`grantShell: MicroVmFleet ${this.node.path} does not have SHELL_INGRESS, so shell tokens would be refused: ${this.shellIngressFix}`);
     }
     return this.image.grant(grantee, 'lambda:CreateMicrovmShellAuthToken');
   }
@@ -367,7 +374,7 @@ export interface MicroVmFleetProps {
    */
   readonly timeout?: Duration;
   /**
-   * What happens when the fleet leaves the stack: DESTROY terminates every instance; RETAIN
+   * What happens when the fleet leaves the stack. DESTROY terminates every instance, RETAIN
    * leaves them running and keeps the inventory table.
    * @default RemovalPolicy.DESTROY
    */
@@ -432,7 +439,9 @@ export class MicroVmFleet extends MicroVmFleetBase {
       public readonly image = attrs.image;
       public readonly inventoryTable = attrs.inventoryTable;
       protected readonly shellIngress = attrs.shellIngress ?? false;
+      protected readonly shellIngressFix = 'if its instances run with ManagedNetworkConnector.SHELL_INGRESS, pass `shellIngress: true` to MicroVmFleet.fromFleetAttributes';
     }
+    checkImage(`MicroVmFleet.fromFleetAttributes(${id}) image`, attrs.image);
     return new Import(scope, id);
   }
 
@@ -451,6 +460,7 @@ export class MicroVmFleet extends MicroVmFleetBase {
   protected readonly shellIngress: boolean;
   /** The EventBridge Scheduler schedule that runs the reconciler for this fleet (absent with `selfHealing: false`). */
   public readonly reconcileSchedule?: scheduler.CfnSchedule;
+  protected readonly shellIngressFix = 'add ManagedNetworkConnector.SHELL_INGRESS to `ingress`';
 
   private readonly desiredCount: number;
   private readonly resource: CustomResource;
@@ -542,7 +552,9 @@ export class MicroVmFleet extends MicroVmFleetBase {
   }
 
   /**
-   * The instance ids, in slot order (fleets of up to 10 instances; larger fleets: read the inventory).
+   * The instance ids, in slot order, for fleets of up to 10 instances. Larger fleets: read the inventory.
+   * A fleet of 0 gives an empty list.
+   * @throws if `desiredCount` is over 10 or a token (the length is unknown at synth)
    */
   public get instanceIds(): string[] {
     return this.smallFleetList('instanceIds', FleetAttr.INSTANCE_IDS);
@@ -556,10 +568,15 @@ export class MicroVmFleet extends MicroVmFleetBase {
   }
 
   private smallFleetList(name: string, attr: string): string[] {
-    if (this.desiredCount > FLEET_ATTRIBUTE_MAX_INSTANCES || this.desiredCount === 0) {
-      throw new Error(`${name}: MicroVmFleet ${this.node.path} has desiredCount ${this.desiredCount}; ids and endpoints are attributes for 1 to ${FLEET_ATTRIBUTE_MAX_INSTANCES} instances (CloudFormation's 4 KB response): ` +
+    if (Token.isUnresolved(this.desiredCount)) {
+      throw new Error(`${name}: MicroVmFleet ${this.node.path} has a desiredCount that is only known at deploy time (a token), so the list's length is unknown at synth: ` +
+        'read the inventory table instead (grantReadInventory, then Query pk = fleetId), or pass a number');
+    }
+    if (this.desiredCount > FLEET_ATTRIBUTE_MAX_INSTANCES) {
+      throw new Error(`${name}: MicroVmFleet ${this.node.path} has desiredCount ${this.desiredCount}; ids and endpoints are attributes for 0 to ${FLEET_ATTRIBUTE_MAX_INSTANCES} instances (CloudFormation's 4 KB response): ` +
         'read the inventory table instead (grantReadInventory, then Query pk = fleetId)');
     }
+    if (this.desiredCount === 0) return [];
     return Fn.split(',', this.resource.getAttString(attr), this.desiredCount);
   }
 
@@ -644,10 +661,14 @@ function renderLogging(logging: MicroVmLogging, logGroup?: logs.ILogGroup): Logg
 }
 
 function validateProps(props: MicroVmFleetProps): void {
-  checkRange('desiredCount', props.desiredCount, 0, MAX_DESIRED_COUNT, 'use 0 to stop every instance, and split very large fleets');
-  if (props.maximumDuration) {
-    checkRange('maximumDuration (seconds)', props.maximumDuration.toSeconds(), 1, MAX_DURATION.toSeconds(), 'the service caps a MicroVM at 8 hours, running plus suspended');
+  checkImage('MicroVmFleet image', props.image);
+  if (props.version) {
+    checkImage('MicroVmFleet version.image', props.version.image);
+    checkVersionOfImage(props.image, props.version);
   }
+  checkRange('desiredCount', props.desiredCount, 0, MAX_DESIRED_COUNT, 'use 0 to stop every instance, and split very large fleets');
+  checkDurationSeconds('maximumDuration', props.maximumDuration, 1, MAX_DURATION.toSeconds(), 'the service caps a MicroVM at 8 hours, running plus suspended');
+  checkRemovalPolicy('removalPolicy', props.removalPolicy, 'a MicroVM fleet');
   if (props.runHookPayload !== undefined && !Token.isUnresolved(props.runHookPayload)) {
     const bytes = Buffer.byteLength(props.runHookPayload, 'utf8');
     if (bytes > MAX_PAYLOAD_BYTES) {
@@ -658,8 +679,8 @@ function validateProps(props: MicroVmFleetProps): void {
     throw new Error('pass runHookPayload or runHookPayloadSecret, not both');
   }
   if (props.idlePolicy) {
-    checkRange('idlePolicy.suspendAfterIdle (seconds)', props.idlePolicy.suspendAfterIdle.toSeconds(), 60, MAX_DURATION.toSeconds(), 'the service waits at least 60 seconds and at most 8 hours');
-    checkRange('idlePolicy.terminateAfterSuspended (seconds)', props.idlePolicy.terminateAfterSuspended.toSeconds(), 0, MAX_DURATION.toSeconds(), 'use 0 to terminate on suspend, at most 8 hours');
+    checkDurationSeconds('idlePolicy.suspendAfterIdle', props.idlePolicy.suspendAfterIdle, 60, MAX_DURATION.toSeconds(), 'the service waits at least 60 seconds and at most 8 hours');
+    checkDurationSeconds('idlePolicy.terminateAfterSuspended', props.idlePolicy.terminateAfterSuspended, 0, MAX_DURATION.toSeconds(), 'use 0 to terminate on suspend, at most 8 hours');
   }
   if (props.launchRate !== undefined && !Token.isUnresolved(props.launchRate) && !(props.launchRate > 0 && props.launchRate <= 1000)) {
     throw new Error(`launchRate must be more than 0 and at most 1000 RunMicrovm calls per second, got ${props.launchRate}: use your account's RunMicrovm rate quota (5 by default)`);
@@ -670,8 +691,27 @@ function validateProps(props: MicroVmFleetProps): void {
       throw new Error(`ingress: ${c.connectorName} is an ${c.direction} connector: pass it in egressConnectors`);
     }
   }
+  const ingressNames = (props.ingress ?? []).map((c) => c.connectorName);
+  if (ingressNames.includes(ManagedNetworkConnector.NO_INGRESS.connectorName) && ingressNames.length > 1) {
+    throw new Error(`ingress: NO_INGRESS shuts every way in, so it cannot go with other ingress connectors, got [${ingressNames.join(', ')}]: ` +
+      'pass NO_INGRESS alone, or leave it out');
+  }
   checkMaxItems('egressConnectors', props.egressConnectors, 10, 'RunMicrovm takes at most 10 egress connectors');
-  if (props.timeout && !Token.isUnresolved(props.timeout.toSeconds())) {
-    checkRange('timeout (seconds)', props.timeout.toSeconds(), 60, MAX_TIMEOUT.toSeconds(), 'CloudFormation waits at most one hour for a custom resource: use 1 to 55 minutes');
+  checkEgressConnectors('egressConnectors', props.egressConnectors);
+  checkDurationSeconds('timeout', props.timeout, 60, MAX_TIMEOUT.toSeconds(), 'CloudFormation waits at most one hour for a custom resource: use 1 to 55 minutes');
+}
+
+/** The fleet's `version` must be a version of its `image`. */
+function checkVersionOfImage(image: IMicroVmImage, version: IMicroVmImageVersion): void {
+  if (version.image === image) return;
+  const ours = image.imageArn;
+  const theirs = version.image.imageArn;
+  // Two images of this app, or two literal ARNs or names (imports: same account and Region) that
+  // differ: certainly two images. A token against a literal may be the same image: not checked.
+  const bothCreated = image instanceof MicroVmImage && version.image instanceof MicroVmImage;
+  const differ = (x: string, y: string) => !Token.isUnresolved(x) && !Token.isUnresolved(y) && x !== y;
+  if (bothCreated || differ(ours, theirs) || differ(image.imageName, version.image.imageName)) {
+    throw new Error(`version: the version ${version.node.path} belongs to image ${version.image.node.path}, not to the fleet's image ${image.node.path}: ` +
+      'pass a version of the fleet\'s image (image.currentVersion, or MicroVmImageVersion.fromVersionAttributes({ image, imageVersion })), or run the other image');
   }
 }

@@ -18,7 +18,7 @@ export interface MicroVmHooks {
   /** The port the hooks listen on (1-65535), bound on 0.0.0.0. */
   readonly port: number;
   /**
-   * Build hook: called once the application started; 200 takes the snapshot, 503 retries.
+   * Build hook, called once the application started. 200 takes the snapshot, 503 retries.
    * @default - disabled
    */
   readonly ready?: HookOptions;
@@ -28,7 +28,7 @@ export interface MicroVmHooks {
    */
   readonly validate?: HookOptions;
   /**
-   * Runtime hook: called after a MicroVM starts; traffic flows once it answers 200.
+   * Runtime hook, called after a MicroVM starts. Traffic flows once it answers 200.
    * @default - disabled
    */
   readonly run?: HookOptions;

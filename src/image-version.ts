@@ -4,7 +4,7 @@ import { Construct } from 'constructs';
 import { IMicroVmImage, MicroVmImage } from './image';
 import { acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
-import { checkPattern } from './private/validation';
+import { checkImage, checkPattern } from './private/validation';
 import { ImageVersionAttr, ImageVersionProps, ResourceType } from './private/wire';
 
 /** Whether an image version may launch new MicroVMs. */
@@ -15,9 +15,14 @@ export class MicroVmImageVersionStatus {
   public static readonly INACTIVE = new MicroVmImageVersionStatus('INACTIVE');
 
   private constructor(
-    /** The service's name for it. */
+    /** The service's name for it: `ACTIVE` or `INACTIVE`. */
     public readonly name: string,
   ) {}
+
+  /** The service's name: `ACTIVE` or `INACTIVE`. */
+  public toString(): string {
+    return this.name;
+  }
 }
 
 /** One version of a MicroVM image, adopted here or imported. */
@@ -86,6 +91,7 @@ export interface MicroVmImageVersionProps {
 export class MicroVmImageVersion extends Resource implements IMicroVmImageVersion {
   /** Imports a version of an image. */
   public static fromVersionAttributes(scope: Construct, id: string, attrs: MicroVmImageVersionAttributes): IMicroVmImageVersion {
+    checkImage(`MicroVmImageVersion.fromVersionAttributes(${id}) image`, attrs.image);
     checkVersion(attrs.imageVersion);
     class Import extends Resource implements IMicroVmImageVersion {
       public readonly image = attrs.image;
@@ -136,6 +142,7 @@ export class MicroVmImageVersion extends Resource implements IMicroVmImageVersio
 
   constructor(scope: Construct, id: string, props: MicroVmImageVersionProps) {
     super(scope, id);
+    checkImage(`MicroVmImageVersion ${this.node.path} image`, props.image);
     const version = props.imageVersion ?? (props.image instanceof MicroVmImage ? props.image.imageVersion : undefined);
     if (version === undefined) {
       throw new Error(`MicroVmImageVersion ${this.node.path}: imageVersion is required for an imported image: pass the version to adopt, e.g. imageVersion: '2.0'`);

@@ -16,6 +16,7 @@ import {
   Annotations,
   SizeRoundingBehavior,
 } from 'aws-cdk-lib';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -28,9 +29,9 @@ import { MicroVmImageVersion } from './image-version';
 import { MicroVmLogging } from './logging';
 import { ManagedNetworkConnector } from './managed-connectors';
 import { grantOnResourceAndVersions } from './private/grants';
-import { acknowledgeWildcards } from './private/nag';
+import { acknowledgeEcrAuthorizationToken, acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
-import { checkMaxItems, checkOneOf, checkPattern, checkRange } from './private/validation';
+import { addTagValidation, checkDurationSeconds, checkEgressConnectors, checkMaxItems, checkOneOf, checkPattern, checkRange, checkRemovalPolicy, checkTags } from './private/validation';
 import { HookWire, HooksWire, ImageAttr, ImageProps, ImageVersionRetentionWire, LoggingWire, ResourceType } from './private/wire';
 
 /** The memory sizes the service offers (baseline; peak is four times). */
@@ -170,7 +171,7 @@ export interface MicroVmImageProps {
    */
   readonly logging?: MicroVmLogging;
   /**
-   * Baseline memory: 512 MiB, 1, 2, 4 or 8 GiB (vCPUs scale with it; peak is four times).
+   * Baseline memory: 512 MiB, 1, 2, 4 or 8 GiB. vCPUs scale with it, and the peak is four times the baseline.
    * @default Size.gibibytes(2)
    */
   readonly memory?: Size;
@@ -216,13 +217,13 @@ export interface MicroVmImageProps {
    */
   readonly buildTimeout?: Duration;
   /**
-   * When the stack deletes the image while MicroVMs still run from it: true terminates them;
-   * false fails the delete with a message that lists them.
+   * Whether deleting the image terminates the MicroVMs that still run from it. False fails the
+   * delete with a message that lists them.
    * @default false
    */
   readonly terminateMicroVmsOnDelete?: boolean;
   /**
-   * Keep at most this many versions (1 to 50; the service allows 50 per image): each update deletes
+   * Keep at most this many versions, 1 to 50 (the service allows 50 per image). Each update deletes
    * the oldest beyond the count, never the latest active one, one that MicroVMs not TERMINATED run
    * from, or one pinned by a MicroVmImageVersion (including `currentVersion`).
    * @default - keep every version
@@ -238,22 +239,41 @@ export interface MicroVmImageProps {
  * @resource Custom::LambdaMicroVmImage
  */
 export class MicroVmImage extends MicroVmImageBase implements ITaggable {
-  /** Imports an image by ARN. */
+  /**
+   * Imports an image by its unqualified ARN (`arn:<partition>:lambda:<region>:<account>:microvm-image:<name>`).
+   *
+   * @throws if the ARN is not a MicroVM image ARN, carries a `:<version>` suffix, or names another
+   * Region or account than the stack's (see `fromImageAttributes`)
+   */
   public static fromImageArn(scope: Construct, id: string, imageArn: string): IMicroVmImage {
     return MicroVmImage.fromImageAttributes(scope, id, { imageArn });
   }
 
-  /** Imports an image by name, in the stack's account and Region. */
+  /**
+   * Imports an image by name (1-64 letters, digits, hyphens and underscores), in the stack's
+   * account and Region.
+   */
   public static fromImageName(scope: Construct, id: string, imageName: string): IMicroVmImage {
     return MicroVmImage.fromImageAttributes(scope, id, { imageName });
   }
 
-  /** Imports an image. */
+  /**
+   * Imports an image by ARN or name.
+   *
+   * The image must be in the stack's Region and account: every MicroVMs operation is regional,
+   * and the API (24 operations, 2026-06-22) has no way to share an image with another account
+   * (no resource policy), so a fleet or a grant on an image elsewhere could never work. Such an
+   * import fails at synth; deploy a stack in the image's Region and account instead. Unresolved
+   * tokens are not checked.
+   */
   public static fromImageAttributes(scope: Construct, id: string, attrs: MicroVmImageAttributes): IMicroVmImage {
     if (!attrs.imageArn && !attrs.imageName) {
       throw new Error(`MicroVmImage.fromImageAttributes(${id}): pass imageArn or imageName`);
     }
+    checkPattern(`MicroVmImage import ${id}: imageName`, attrs.imageName, NAME_PATTERN, 1, 64,
+      'pass the name ListMicrovmImages shows (letters, digits, hyphens and underscores), not an ARN: use fromImageArn for ARNs');
     const stack = Stack.of(scope);
+    if (attrs.imageArn !== undefined) checkImportedImageArn(stack, id, attrs.imageArn);
     const imageArn = attrs.imageArn ?? stack.formatArn({
       service: 'lambda',
       resource: 'microvm-image',
@@ -298,6 +318,7 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
     validateProps(this, props, name);
 
     this.tags = new TagManager(TagType.MAP, ResourceType.IMAGE, props.tags);
+    addTagValidation(this, this.tags);
     this.environment = { ...props.environment };
     this.connectorArns = (props.egressConnectors ?? []).map((c) => c.networkConnectorRef.networkConnectorArn);
     const stack = Stack.of(this);
@@ -372,10 +393,22 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
     return this._currentVersion;
   }
 
+  /**
+   * Lets the build pull from `repository`: for a Dockerfile whose `FROM` is a private ECR image
+   * (the repository must be in this image's account). Grants the build role
+   * ecr:BatchCheckLayerAvailability, ecr:GetDownloadUrlForLayer and ecr:BatchGetImage on exactly
+   * the repository, and ecr:GetAuthorizationToken on `*` (it has no IAM resource type). A
+   * `buildRole` you passed gets the same statements only if it is mutable.
+   */
+  public grantPull(repository: ecr.IRepository): iam.Grant {
+    const grant = repository.grantPull(this.buildRole);
+    acknowledgeEcrAuthorizationToken(this.buildRole);
+    return grant;
+  }
+
   /** Adds an environment variable (burnt into the snapshot at build time). */
   public addEnvironment(key: string, value: string): this {
-    checkPattern('environment variable name', key, /^[^\s]+$/, 1, 256, 'use a name without whitespace');
-    checkPattern(`environment variable ${key}`, value, /^[\s\S]*$/, 0, 4096, 'keep values to 4096 characters or pass larger data another way');
+    checkEnvironmentVariable(key, value);
     this.environment[key] = value;
     checkMaxItems('environment', Object.keys(this.environment), 50, 'the service takes at most 50 variables: merge some');
     return this;
@@ -451,6 +484,44 @@ function renderHooks(h: MicroVmHooks): HooksWire {
   };
 }
 
+/** An unqualified MicroVM image ARN: `arn:<partition>:lambda:<region>:<account>:microvm-image:<name>`. */
+const IMAGE_ARN_PATTERN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:(\d{12}|aws):microvm-image:[a-zA-Z0-9-_]{1,64}$/;
+
+/**
+ * Environment variable names the guest's runtime owns. The MicroVMs docs list no reserved names;
+ * we reserve the `AWS_` prefix, as Lambda reserves it for functions (AWS_REGION, AWS_ACCESS_KEY_ID,
+ * ...: the SDKs inside the guest read them, and a value burnt into the snapshot would shadow the
+ * real Region and execution-role credentials), and as the Python peer refuses AWS_REGION
+ * (reference: peer-survey.md).
+ */
+const RESERVED_ENV_PREFIX = 'AWS_';
+
+function checkEnvironmentVariable(key: string, value: string): void {
+  checkPattern('environment variable name', key, /^[^\s]+$/, 1, 256, 'use a name without whitespace');
+  if (!Token.isUnresolved(key) && key.toUpperCase().startsWith(RESERVED_ENV_PREFIX)) {
+    throw new Error(`environment variable name '${key}' starts with ${RESERVED_ENV_PREFIX}, a prefix reserved for the AWS runtime ` +
+      '(Region, credentials of the execution role): rename it, e.g. APP_' + key.slice(RESERVED_ENV_PREFIX.length));
+  }
+  checkPattern(`environment variable ${key}`, value, /^[\s\S]*$/, 0, 4096, 'keep values to 4096 characters or pass larger data another way');
+}
+
+function checkImportedImageArn(stack: Stack, id: string, arn: string): void {
+  if (Token.isUnresolved(arn)) return;
+  if (!IMAGE_ARN_PATTERN.test(arn)) {
+    throw new Error(`MicroVmImage import ${id}: imageArn must be an unqualified MicroVM image ARN like ` +
+      `arn:aws:lambda:us-east-1:123456789012:microvm-image:my-image, got '${arn}': ` +
+      'drop any :<version> suffix (import versions with MicroVmImageVersion.fromVersionAttributes), or use fromImageName');
+  }
+  const parts = stack.splitArn(arn, ArnFormat.COLON_RESOURCE_NAME);
+  for (const [what, theirs, ours] of [['Region', parts.region, stack.region], ['account', parts.account, stack.account]]) {
+    if (theirs && !Token.isUnresolved(ours) && theirs !== ours) {
+      throw new Error(`MicroVmImage import ${id}: the image is in ${what} ${theirs}, the stack in ${ours}: ` +
+        'MicroVMs operations are regional and images cannot be shared across accounts, so nothing in this stack could use it: ' +
+        `define the stack in the image's Region and account${theirs === 'aws' ? ' (for a Lambda-managed base image, use BaseImage.managed)' : ''}`);
+    }
+  }
+}
+
 function validateProps(scope: Construct, props: MicroVmImageProps, name: string): void {
   checkPattern('imageName', name, NAME_PATTERN, 1, 64, 'use letters, digits, hyphens and underscores only');
   if (props.memory) {
@@ -459,25 +530,25 @@ function validateProps(scope: Construct, props: MicroVmImageProps, name: string)
   }
   const env = props.environment ?? {};
   checkMaxItems('environment', Object.keys(env), 50, 'the service takes at most 50 variables: merge some');
-  for (const [k, v] of Object.entries(env)) {
-    checkPattern('environment variable name', k, /^[^\s]+$/, 1, 256, 'use a name without whitespace');
-    checkPattern(`environment variable ${k}`, v, /^[\s\S]*$/, 0, 4096, 'keep values to 4096 characters or pass larger data another way');
-  }
+  for (const [k, v] of Object.entries(env)) checkEnvironmentVariable(k, v);
+  checkTags('tags', props.tags);
+  checkRemovalPolicy('removalPolicy', props.removalPolicy, 'a MicroVM image');
   if (props.hooks) {
     const h = props.hooks;
     checkRange('hooks.port', h.port, 1, 65535, 'use the port your hook server listens on');
     for (const [hookName, o] of Object.entries({ ready: h.ready, validate: h.validate })) {
-      if (o?.timeout) checkRange(`hooks.${hookName}.timeout (seconds)`, o.timeout.toSeconds(), 1, 3600, 'build hooks wait from 1 second to 1 hour');
+      checkDurationSeconds(`hooks.${hookName}.timeout`, o?.timeout, 1, 3600, 'build hooks wait from 1 second to 1 hour');
     }
     for (const [hookName, o] of Object.entries({ run: h.run, resume: h.resume, suspend: h.suspend, terminate: h.terminate })) {
-      if (o?.timeout) checkRange(`hooks.${hookName}.timeout (seconds)`, o.timeout.toSeconds(), 1, 60, 'runtime hooks wait from 1 to 60 seconds');
+      checkDurationSeconds(`hooks.${hookName}.timeout`, o?.timeout, 1, 60, 'runtime hooks wait from 1 to 60 seconds');
     }
   }
   checkRange('keepVersions', props.keepVersions, 1, 50, 'an image has at most 50 versions; leave keepVersions unset to keep them all');
   checkMaxItems('egressConnectors', props.egressConnectors, 1, 'the MicroVMs API takes one egress connector per image: pass more to each MicroVmFleet instead');
-  if (props.buildTimeout && !Token.isUnresolved(props.buildTimeout.toSeconds())) {
-    const seconds = props.buildTimeout.toSeconds();
-    if (seconds < 60 || seconds > MAX_BUILD_TIMEOUT.toSeconds()) {
+  checkEgressConnectors('egressConnectors', props.egressConnectors);
+  if (props.buildTimeout && !Token.isUnresolved(props.buildTimeout.toSeconds({ integral: false }))) {
+    const seconds = props.buildTimeout.toSeconds({ integral: false });
+    if (!Number.isInteger(seconds) || seconds < 60 || seconds > MAX_BUILD_TIMEOUT.toSeconds()) {
       throw new Error(`buildTimeout must be from 1 to ${MAX_BUILD_TIMEOUT.toMinutes()} minutes, got ${props.buildTimeout.toHumanString()}: ` +
         'CloudFormation waits at most one hour for a custom resource, and the handler reports before that');
     }

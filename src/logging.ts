@@ -1,4 +1,5 @@
 import * as logs from 'aws-cdk-lib/aws-logs';
+import { checkLogStreamName } from './private/validation';
 
 /**
  * Where a MicroVM image's build and runtime logs go.
@@ -8,9 +9,11 @@ export abstract class MicroVmLogging {
    * CloudWatch Logs.
    *
    * @param logGroup the log group. Default: a log group owned by the construct (one month of retention).
-   * @param logStream a fixed log stream name. Default: streams named by the service.
+   * @param logStream a fixed log stream name (1-512 characters, no `:` or `*`). Default: streams named by the service.
+   * @throws if `logStream` is empty, longer than 512 characters, or contains `:` or `*`
    */
   public static cloudWatch(logGroup?: logs.ILogGroup, logStream?: string): MicroVmLogging {
+    checkLogStreamName('MicroVmLogging.cloudWatch logStream', logStream);
     return new CloudWatchLogging(logGroup, logStream);
   }
 

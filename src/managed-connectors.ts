@@ -28,12 +28,18 @@ export class ManagedNetworkConnector {
   /** Egress to the public internet: what MicroVMs get when no egress connector is named. */
   public static readonly INTERNET_EGRESS = new ManagedNetworkConnector('INTERNET_EGRESS', NetworkConnectorDirection.EGRESS);
 
-  /** A managed connector this library does not know yet (the service adds them over time). */
+  /**
+   * A managed connector by name, such as one this library does not know yet (the service adds
+   * them over time). A known name returns its constant (`of('ALL_INGRESS', INGRESS) === ALL_INGRESS`).
+   */
   public static of(connectorName: string, direction: NetworkConnectorDirection): ManagedNetworkConnector {
     if (!/^[A-Z0-9_]+$/.test(connectorName)) {
       throw new Error(`ManagedNetworkConnector.of: connectorName must be upper-case letters, digits and underscores like INTERNET_EGRESS, got '${connectorName}'`);
     }
-    return new ManagedNetworkConnector(connectorName, direction);
+    const m = ManagedNetworkConnector;
+    const known = [m.ALL_INGRESS, m.NO_INGRESS, m.SHELL_INGRESS, m.INTERNET_EGRESS]
+      .find((c) => c.connectorName === connectorName && c.direction === direction);
+    return known ?? new ManagedNetworkConnector(connectorName, direction);
   }
 
   /** Every managed connector in the scope's Region, as one IAM resource pattern. */
@@ -44,6 +50,11 @@ export class ManagedNetworkConnector {
   /** Whether `connector` is a reference made by `refIn` (an AWS-managed connector). */
   public static isManaged(connector: lambda.INetworkConnectorRef): boolean {
     return connector instanceof ManagedNetworkConnectorRef;
+  }
+
+  /** The managed connector behind a reference made by `refIn`, or undefined for any other connector. */
+  public static fromRef(connector: lambda.INetworkConnectorRef): ManagedNetworkConnector | undefined {
+    return connector instanceof ManagedNetworkConnectorRef ? connector.managed : undefined;
   }
 
   /** The direction of `connector`: its own for a managed one, EGRESS for any other (customer connectors are VPC egress). */

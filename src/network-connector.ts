@@ -20,7 +20,7 @@ import { Construct } from 'constructs';
 import { grantOnResourceAndVersions } from './private/grants';
 import { acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
-import { checkMaxItems, checkPattern } from './private/validation';
+import { addTagValidation, checkMaxItems, checkPattern, checkRemovalPolicy, checkTags } from './private/validation';
 import { NetworkConnectorAttr, NetworkConnectorProps as NetworkConnectorWire, ResourceType } from './private/wire';
 
 const NAME_PATTERN = /^[a-zA-Z0-9_-]+$/;
@@ -122,6 +122,14 @@ export interface NetworkConnectorProps {
    */
   readonly operatorRole?: iam.IRole;
   /**
+   * Place the network interfaces in public subnets. The connector's interfaces get no public IP
+   * addresses, so from a public subnet MicroVMs reach neither the internet nor anything through an
+   * internet gateway: like aws-cdk-lib's Lambda functions, the connector refuses public subnets
+   * unless you set this.
+   * @default false
+   */
+  readonly allowPublicSubnet?: boolean;
+  /**
    * The connector name: 1-64 letters, digits, hyphens and underscores, unique in the account and
    * Region. Changing it replaces the connector.
    * @default - a stable name derived from the construct path
@@ -185,7 +193,7 @@ export class NetworkConnector extends NetworkConnectorBase implements ITaggable 
    * @attribute
    */
   public readonly networkConnectorName: string;
-  /** The network interfaces' security groups; `allowTo` opens egress paths. */
+  /** The network interfaces' security groups. `allowTo` opens egress paths. */
   public readonly connections: ec2.Connections;
   /** The role the Lambda service assumes to manage the network interfaces. */
   public readonly operatorRole: iam.IRole;
@@ -204,6 +212,17 @@ export class NetworkConnector extends NetworkConnectorBase implements ITaggable 
 
     const subnetIds = props.vpc.selectSubnets(props.vpcSubnets).subnetIds;
     checkMaxItems('vpcSubnets', subnetIds, 16, 'select 1 to 16 subnets of the VPC (for example one per Availability Zone)', 1);
+    if (!props.allowPublicSubnet) {
+      const publicIds = new Set(props.vpc.publicSubnets.map((sn) => sn.subnetId));
+      const chosen = subnetIds.filter((sid) => publicIds.has(sid));
+      if (chosen.length) {
+        throw new Error(`vpcSubnets: NetworkConnector ${this.node.path} would place network interfaces in public subnets (${chosen.join(', ')}), ` +
+          'where they get no public IP, so MicroVMs reach nothing through the internet gateway: select private subnets ' +
+          '(vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }), or set allowPublicSubnet: true if you only reach resources inside the VPC');
+      }
+    }
+    checkTags('tags', props.tags);
+    checkRemovalPolicy('removalPolicy', props.removalPolicy, 'a network connector');
 
     if (props.securityGroups) {
       checkMaxItems('securityGroups', props.securityGroups, 5, 'pass 1 to 5 security groups; with none, the network interfaces would fall back to the VPC\'s default security group', 1);
@@ -214,6 +233,7 @@ export class NetworkConnector extends NetworkConnectorBase implements ITaggable 
 
     this.operatorRole = props.operatorRole ?? this.createOperatorRole(subnetIds, securityGroups, removalPolicy);
     this.tags = new TagManager(TagType.MAP, ResourceType.NETWORK_CONNECTOR, props.tags);
+    addTagValidation(this, this.tags);
 
     const provider = MicroVmsProvider.getOrCreate(this, 'network-connector', 'Lambda network connectors');
     const wire: NetworkConnectorWire = {

@@ -243,7 +243,7 @@ describe('MicroVmFleet validation', () => {
     expect(make({ desiredCount: -1 })).toThrow(/desiredCount must be an integer from 0 to 10000, got -1/);
   });
   test('fails on a maximumDuration over 8 hours', () => {
-    expect(make({ maximumDuration: Duration.hours(9) })).toThrow(/maximumDuration \(seconds\) must be an integer from 1 to 28800, got 32400/);
+    expect(make({ maximumDuration: Duration.hours(9) })).toThrow(/maximumDuration must be a whole number of seconds from 1 to 28800, got 9 hours/);
   });
   test('fails on a runHookPayload over 4096 bytes (counted in bytes, not characters)', () => {
     expect(make({ runHookPayload: 'é'.repeat(2049) })).toThrow(/runHookPayload must be at most 4096 bytes, got 4098/);
@@ -254,7 +254,7 @@ describe('MicroVmFleet validation', () => {
     expect(() => new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 1, runHookPayload: 'x', runHookPayloadSecret: secret })).toThrow(/not both/);
   });
   test('fails on an idle policy that suspends before 60 seconds', () => {
-    expect(make({ idlePolicy: { suspendAfterIdle: Duration.seconds(30), terminateAfterSuspended: Duration.seconds(0) } })).toThrow(/suspendAfterIdle \(seconds\) must be an integer from 60 to 28800, got 30/);
+    expect(make({ idlePolicy: { suspendAfterIdle: Duration.seconds(30), terminateAfterSuspended: Duration.seconds(0) } })).toThrow(/idlePolicy.suspendAfterIdle must be a whole number of seconds from 60 to 28800, got 30 seconds/);
   });
   test('fails on a launch rate of 0', () => {
     expect(make({ launchRate: 0 })).toThrow(/launchRate must be more than 0/);
@@ -271,7 +271,7 @@ describe('MicroVmFleet validation', () => {
     expect(() => FleetUpdatePolicy.rolling({ batchSize: 0 })).toThrow(/batchSize must be an integer from 1/);
   });
   test('fails on a timeout over 55 minutes', () => {
-    expect(make({ timeout: Duration.minutes(58) })).toThrow(/timeout \(seconds\) must be an integer from 60 to 3300/);
+    expect(make({ timeout: Duration.minutes(58) })).toThrow(/timeout must be a whole number of seconds from 60 to 3300, got 58 minutes/);
   });
   test('fails on grantShell without SHELL_INGRESS', () => {
     const { stack, image } = setup();

@@ -335,10 +335,10 @@ describe('MicroVmImage validation', () => {
     expect(make({ hooks: { port: 70000, ready: {} } })).toThrow(/hooks.port must be an integer from 1 to 65535, got 70000/);
   });
   test('fails on a runtime hook timeout over 60 seconds', () => {
-    expect(make({ hooks: { port: 9000, ready: {}, run: { timeout: Duration.seconds(61) } } })).toThrow(/hooks.run.timeout \(seconds\) must be an integer from 1 to 60, got 61/);
+    expect(make({ hooks: { port: 9000, ready: {}, run: { timeout: Duration.seconds(61) } } })).toThrow(/hooks.run.timeout must be a whole number of seconds from 1 to 60, got 1 minute 1 second \(61 seconds\): runtime hooks wait/);
   });
   test('fails on a build hook timeout over one hour', () => {
-    expect(make({ hooks: { port: 9000, ready: { timeout: Duration.hours(2) } } })).toThrow(/hooks.ready.timeout \(seconds\) must be an integer from 1 to 3600, got 7200/);
+    expect(make({ hooks: { port: 9000, ready: { timeout: Duration.hours(2) } } })).toThrow(/hooks.ready.timeout must be a whole number of seconds from 1 to 3600, got 2 hours \(7200 seconds\): build hooks wait/);
   });
   test('fails on more than one egress connector', () => {
     const { stack } = newStack();

@@ -14,6 +14,11 @@ export function acknowledgeWildcards(scope: IConstruct, reason: string, ...resou
   })));
 }
 
+/** cdk-nag: ecr:GetAuthorizationToken on `*` is the one wildcard an ECR pull needs. */
+export function acknowledgeEcrAuthorizationToken(role: IConstruct): void {
+  acknowledgeWildcards(role, 'ecr:GetAuthorizationToken has no IAM resource type (the token is per registry), so only * matches it; the pull actions are scoped to the repository.', '*');
+}
+
 /** cdk-nag's rendering of a resolved policy value: Ref → <X>, GetAtt → <X.Y>, Join → concatenation. */
 function flatten(value: unknown): string {
   if (typeof value === 'string') return value;
