@@ -86,7 +86,10 @@ export class EmulatorServer {
         else res.end();
       });
     });
-    this.server.keepAliveTimeout = 5000;
+    // Idle keep-alive connections stay open until the client closes them (close() ends them all): a
+    // server-side idle timeout races with clients reusing a pooled socket (ECONNRESET on a call the
+    // SDK must not retry, such as a fleet's RunMicrovm with maxAttempts 1).
+    this.server.keepAliveTimeout = 0;
   }
 
   get clock(): Clock {

@@ -80,6 +80,8 @@ export interface TestbedOptions {
   readonly secrets?: Record<string, string>;
   /** The stack name in ARNs and `AWS::StackName` (default: the stack's own name, else `TestStack`). */
   readonly stackName?: string;
+  /** Print the handlers' structured logs (what CloudWatch would show), default false. */
+  readonly handlerLogs?: boolean;
 }
 
 interface Live {
@@ -113,6 +115,8 @@ const canonical = (v: unknown): string => JSON.stringify(v, (_k, x) => (x && typ
 export class MicroVmTestbed {
   /** Starts an emulator (ManualClock, fault injection on) and returns a testbed with nothing deployed. */
   static async start(options: TestbedOptions = {}): Promise<MicroVmTestbed> {
+    // The handlers read this switch at each log line (lambda/shared/log.ts).
+    if (!options.handlerLogs) process.env.MICROVMS_HANDLER_QUIET = '1';
     const clock = new ManualClock();
     const emulator = await startEmulator({ faults: true, ...options.emulator, clock });
     return new MicroVmTestbed(emulator, clock, options);

@@ -23,7 +23,6 @@ function exampleStack(marker: string) {
 
 let bed: MicroVmTestbed;
 beforeAll(async () => {
-  process.env.MICROVMS_HANDLER_QUIET = '1';
   bed = await MicroVmTestbed.start();
 });
 afterAll(async () => { await bed.close(); });
