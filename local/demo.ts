@@ -11,9 +11,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CreateMicrovmAuthTokenCommand, LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
 import { destroyLeftovers, Inventory } from './aws';
 import { CdkResult, EmulatorState, LocalDeployment, parseCdkEvent, runningTimeline } from './deploy';
-import { MINISTACK_VERSION, ROOT } from './servers';
+import { LOCAL_REGION, MINISTACK_VERSION, ROOT } from './servers';
+import { callMicrovmEndpoint } from '../emulator/src/endpoint';
 
 const STACK = 'MicroVmsExample';
 const FLEET_SIZE = 3;
@@ -124,6 +126,7 @@ async function deployAndShow(
     vms.map((vm) => `${vm.microvmId}@${vm.imageVersion}`).join(', '));
   check('the outputs list exactly the running instances\' endpoints',
     [...endpoints].sort().join() === vms.map((vm) => vm.endpoint).sort().join(), `${endpoints.length} endpoint(s)`);
+  await callInstance(env, vms.find((vm) => vm.state === 'RUNNING') ?? vms[0]);
   if (previousIds.length) {
     const timeline = runningTimeline(samples);
     say(`  RUNNING instances during the deploy: ${timeline.join(' → ')}`);
@@ -133,6 +136,26 @@ async function deployAndShow(
     check('every instance replaced (rolling update)', ids.every((id) => !previousIds.includes(id)), `old ${previousIds.join(', ')} → new ${ids.join(', ')}`);
   }
   return ids;
+}
+
+/**
+ * The data plane: an auth token for one fleet instance (CreateMicrovmAuthToken, real SDK), then a
+ * request to its endpoint. The emulator answers endpoints on its own port by Host header; with no
+ * backend named for the image, its built-in echo answers for the MicroVM.
+ */
+async function callInstance(env: LocalDeployment, vm: { microvmId: string; endpoint: string }): Promise<void> {
+  const client = new LambdaMicrovmsClient({ endpoint: env.emulator.url, region: LOCAL_REGION, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const { authToken } = await client.send(new CreateMicrovmAuthTokenCommand({
+    microvmIdentifier: vm.microvmId, expirationInMinutes: 5, allowedPorts: [{ allPorts: {} }],
+  }));
+  const token = authToken?.['X-aws-proxy-auth'];
+  say(`  GET https://${vm.endpoint}/hello  (X-aws-proxy-auth: a token from CreateMicrovmAuthToken)`);
+  const r = await callMicrovmEndpoint(env.emulator.url, vm.endpoint, { path: '/hello', token });
+  const echo = (() => { try { return JSON.parse(r.body); } catch { return undefined; } })();
+  say(`    → ${r.status} ${echo ? JSON.stringify({ microvmId: echo.microvmId, imageVersion: echo.imageVersion, method: echo.method, path: echo.path }) : r.body.slice(0, 200)}`);
+  check('a fleet instance answers on its endpoint with a token', r.status === 200 && echo?.microvmId === vm.microvmId, `${r.status}`);
+  const denied = await callMicrovmEndpoint(env.emulator.url, vm.endpoint, { path: '/hello' });
+  check('…and refuses a request without one', denied.status === 403 && denied.body === 'Request missing authentication', `${denied.status} ${denied.body}`);
 }
 
 async function main(): Promise<number> {

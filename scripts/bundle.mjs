@@ -51,4 +51,23 @@ if (existsSync(join(root, 'emulator', 'src', 'cli.ts'))) {
   if (tsc.status !== 0) throw new Error('the emulator\'s type declarations did not build');
   writeFileSync(join(root, 'emulator-dist', 'index.d.ts'), "export * from './types/src/index';\n");
 }
+if (existsSync(join(root, 'emulator', 'testkit', 'index.ts'))) {
+  // The test kit ships as `cdk-lambda-microvms/testing` (testing/index.js + index.d.ts): the
+  // emulator, the provider handlers and the lifecycle driver in one file, SDK clients included;
+  // aws-cdk-lib and constructs are the user's own (peer dependencies).
+  await build({
+    ...common,
+    minify: false,
+    entryPoints: [join(root, 'emulator', 'testkit', 'index.ts')],
+    outfile: join(root, 'testing', 'index.js'),
+    external: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs'],
+  });
+  const tsc = spawnSync(join(root, 'node_modules', '.bin', 'tsc'), [
+    join(root, 'emulator', 'testkit', 'index.ts'), '--ignoreConfig', '--declaration', '--emitDeclarationOnly', '--skipLibCheck', '--types', 'node',
+    '--rootDir', root, '--outDir', join(root, 'testing', 'types'),
+    '--resolveJsonModule', '--esModuleInterop', '--strict', '--target', 'ES2022', '--module', 'node16', '--moduleResolution', 'node16',
+  ], { stdio: 'inherit' });
+  if (tsc.status !== 0) throw new Error('the test kit\'s type declarations did not build');
+  writeFileSync(join(root, 'testing', 'index.d.ts'), "export * from './types/emulator/testkit/index';\n");
+}
 console.log(`bundled ${handlers.length} handler(s): ${handlers.join(', ') || '(none)'}`);

@@ -4,7 +4,7 @@
  * forwards to the MicroVM. Here the same host names are answered on the emulator's own port, chosen by the
  * request's `Host` header (or `X-Forwarded-Host`, for clients such as `fetch` that cannot set `Host`), so
  * tests need no DNS. The checks and their exact answers are the service's (see
- * {@link MicrovmsService.endpointAccess}); a request that passes reaches:
+ * {@link MicrovmsApi.endpointAccess}); a request that passes reaches:
  *
  * - the backend named for the MicroVM's image ({@link MicrovmEndpoint.setBackend}: a local HTTP server,
  *   e.g. the app the user would put in the image), with the method, path, query, headers (minus the token)
@@ -113,7 +113,7 @@ export class MicrovmEndpoint {
     const token = Array.isArray(tokenHeader) ? tokenHeader[0] : tokenHeader;
     const m = HOST_PATTERN.exec(host);
     const access = m && m[2] === this.svc.region
-      ? this.svc.endpointAccess(host, token)
+      ? this.svc.microvmsApi.endpointAccess(host, token)
       : (token ? { status: 403, body: 'Token authentication failed' } : { status: 403, body: 'Request missing authentication' });
     if (access.status !== 200 || !access.vm) return plain(res, access.status, access.body);
     const vm = access.vm;

@@ -9,7 +9,7 @@ import { Clock, isManualClock } from './clock';
 import { endpointHostOf, MicrovmEndpoint } from './endpoint';
 import { ApiError, coreErr, makeError, mvErr, ServiceName } from './errors';
 import { buildInput, InputError, matchRoute, OperationDef, OPERATION_NAMES, formatValidation, validateInput } from './model';
-import { BuildFailureFault, ConnectorFailureFault, EventualConsistencyFault, MicrovmsService, OperationFault, Result } from './service';
+import { BuildFailureFault, ConnectorFailureFault, EventualConsistencyFault, MicrovmsService, OperationFault } from './service';
 
 export interface RateLimit {
   rate: number;
@@ -27,38 +27,6 @@ export const DEFAULT_RATE_LIMITS: Readonly<Record<string, RateLimit>> = Object.f
   CreateMicrovmShellAuthToken: { rate: 5, burst: 5 },
 });
 
-type Handler = (svc: MicrovmsService, input: any) => Result;
-const HANDLERS: Record<string, Handler> = {
-  CreateMicrovmAuthToken: (s, i) => s.createMicrovmAuthToken(i),
-  CreateMicrovmImage: (s, i) => s.createMicrovmImage(i),
-  CreateMicrovmShellAuthToken: (s, i) => s.createMicrovmShellAuthToken(i),
-  DeleteMicrovmImage: (s, i) => s.deleteMicrovmImage(i),
-  DeleteMicrovmImageVersion: (s, i) => s.deleteMicrovmImageVersion(i),
-  GetMicrovm: (s, i) => s.getMicrovm(i),
-  GetMicrovmImage: (s, i) => s.getMicrovmImage(i),
-  GetMicrovmImageBuild: (s, i) => s.getMicrovmImageBuild(i),
-  GetMicrovmImageVersion: (s, i) => s.getMicrovmImageVersion(i),
-  ListManagedMicrovmImageVersions: (s, i) => s.listManagedMicrovmImageVersions(i),
-  ListManagedMicrovmImages: (s, i) => s.listManagedMicrovmImages(i),
-  ListMicrovmImageBuilds: (s, i) => s.listMicrovmImageBuilds(i),
-  ListMicrovmImageVersions: (s, i) => s.listMicrovmImageVersions(i),
-  ListMicrovmImages: (s, i) => s.listMicrovmImages(i),
-  ListMicrovms: (s, i) => s.listMicrovms(i),
-  ListTags: (s, i) => s.listTags(i),
-  ResumeMicrovm: (s, i) => s.resumeMicrovm(i),
-  RunMicrovm: (s, i) => s.runMicrovm(i),
-  SuspendMicrovm: (s, i) => s.suspendMicrovm(i),
-  TagResource: (s, i) => s.tagResource(i),
-  TerminateMicrovm: (s, i) => s.terminateMicrovm(i),
-  UntagResource: (s, i) => s.untagResource(i),
-  UpdateMicrovmImage: (s, i) => s.updateMicrovmImage(i),
-  UpdateMicrovmImageVersion: (s, i) => s.updateMicrovmImageVersion(i),
-  CreateNetworkConnector: (s, i) => s.createNetworkConnector(i),
-  DeleteNetworkConnector: (s, i) => s.deleteNetworkConnector(i),
-  GetNetworkConnector: (s, i) => s.getNetworkConnector(i),
-  ListNetworkConnectors: (s, i) => s.listNetworkConnectors(i),
-  UpdateNetworkConnector: (s, i) => s.updateNetworkConnector(i),
-};
 
 export interface ServerSettings {
   faults: boolean;
@@ -86,7 +54,10 @@ export class EmulatorServer {
         else res.end();
       });
     });
-    this.server.keepAliveTimeout = 5000;
+    // Idle keep-alive connections stay open until the client closes them (close() ends them all): a
+    // server-side idle timeout races with clients reusing a pooled socket (ECONNRESET on a call the
+    // SDK must not retry, such as a fleet's RunMicrovm with maxAttempts 1).
+    this.server.keepAliveTimeout = 0;
   }
 
   get clock(): Clock {
@@ -122,7 +93,7 @@ export class EmulatorServer {
     this.svc.faults.connectorFailures.push({ ...f, remaining: f.count ?? 1 });
   }
   injectOperationFault(f: OperationFault): void {
-    if (!HANDLERS[f.operation]) throw new Error(`unknown operation ${f.operation}`);
+    if (!this.svc.operations.has(f.operation)) throw new Error(`unknown operation ${f.operation}`);
     if (f.mode !== 'throttle' && f.mode !== 'error') throw new Error("mode must be 'throttle' or 'error'");
     if (f.mode === 'error' && !f.errorType) throw new Error('errorType is required for mode error');
     if (f.fraction !== undefined && !(f.fraction > 0 && f.fraction <= 1)) throw new Error('fraction must be in (0, 1]');
@@ -246,7 +217,7 @@ export class EmulatorServer {
         throw e;
       }
       this.svc.sweep();
-      const result = HANDLERS[op.name](this.svc, input);
+      const result = this.svc.operations.get(op.name)!(input);
       const status = result.status ?? op.successCode;
       if (status === 204) {
         res.writeHead(204, { 'x-amzn-requestid': randomUUID() });
@@ -302,7 +273,7 @@ export class EmulatorServer {
           this.endpoint.setBackend(body.image, body.url ?? undefined);
           return this.sendJson(res, 200, { image: body.image, url: body.url ?? null });
         case 'POST /_emulator/microvms/traffic': {
-          const r = svc.traffic(String(body.microvm ?? ''), body.token);
+          const r = svc.microvmsApi.traffic(String(body.microvm ?? ''), body.token);
           return this.sendJson(res, 200, r);
         }
         default:
