@@ -62,6 +62,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/client-lambda-microvms@3.1131.0',
     '@aws-sdk/client-secrets-manager',
     '@aws-sdk/client-dynamodb',
+    // The handler entry assumes each resource's own role (lambda/shared/credentials.ts).
+    '@aws-sdk/client-sts',
     '@aws-sdk/credential-provider-node',
     '@smithy/signature-v4',
     '@smithy/protocol-http',
