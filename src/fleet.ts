@@ -408,10 +408,13 @@ export class MicroVmFleet extends MicroVmFleetBase {
     const statements = [
       new iam.PolicyStatement({
         actions: [
-          'lambda:RunMicrovm', 'lambda:GetMicrovm', 'lambda:SuspendMicrovm', 'lambda:TerminateMicrovm',
+          'lambda:RunMicrovm', 'lambda:TerminateMicrovm',
+          // Only a warm pool suspends its instances. The handler reads instances with ListMicrovms.
+          ...(props.suspendAfterLaunch ? ['lambda:SuspendMicrovm'] : []),
           'lambda:GetMicrovmImage', 'lambda:GetMicrovmImageVersion',
         ],
-        // Instance operations authorize against the image (and its version-qualified ARNs).
+        // Instance operations authorize against the image (and its version-qualified ARNs):
+        // MicroVMs have no ARN, so this covers every MicroVM of the image.
         resources: [imageArn, `${imageArn}:*`],
       }),
       new iam.PolicyStatement({

@@ -4,11 +4,17 @@ const IMAGE = 'arn:aws:lambda:us-east-1:123456789012:microvm-image:img';
 const statements: PolicyStatement[] = [
   { Effect: 'Allow', Action: ['lambda:GetMicrovmImage', 'lambda:DeleteMicrovmImage'], Resource: [IMAGE, `${IMAGE}:*`] },
   { Effect: 'Allow', Action: 'lambda:ListMicrovms', Resource: '*' },
-  { Effect: 'Allow', Action: 'iam:PassRole', Resource: 'arn:aws:iam::123456789012:role/build', Condition: { StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' } } },
+  {
+    Effect: 'Allow',
+    Action: 'iam:PassRole',
+    Resource: 'arn:aws:iam::123456789012:role/build',
+    Condition: { StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' } },
+  },
   { Effect: 'Allow', Action: 'iam:CreateServiceLinkedRole', Resource: 'arn:aws:iam::123456789012:role/aws-service-role/*', Condition: { StringLike: { 'iam:AWSServiceName': '*lambda.amazonaws.com' } } },
   { Effect: 'Deny', Action: 'lambda:DeleteMicrovmImage', Resource: `${IMAGE}:9.*` },
 ];
-const decide = (action: string, resource: string, context?: Record<string, string | string[]>) => evaluate(statements, { action, resource, context }).decision;
+const decide = (action: string, resource: string, context?: Record<string, string | string[]>) =>
+  evaluate(statements, { action, resource, context }).decision;
 
 describe('the IAM evaluator of the tests', () => {
   test('wildcards: * spans any run (colons and slashes included), ? one character', () => {

@@ -3,8 +3,8 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { MicroVmCode, MicroVmFleet, MicroVmImage, MicroVmImageVersion, NetworkConnector } from '../src';
-import { estimatedLength, findLimitViolations, inlinePolicySizes, LIMITS } from '../src/private/limits';
 import { HELLO_IMAGE_DIR } from './support/stack';
+import { estimatedLength, findLimitViolations, inlinePolicySizes, LIMITS } from '../src/private/limits';
 
 /** One stack with `images` images, as many pinned versions and fleets, and `connectors` connectors. */
 function bigStack(images: number, connectors: number) {

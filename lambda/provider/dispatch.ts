@@ -44,8 +44,8 @@ export type AssumeRole = (roleArn: string, sessionName: string) => AwsCredential
 export interface DispatchOptions {
   readonly assumeRole: AssumeRole;
   readonly clients?: ClientFactory;
-  /** The clock handlers measure deadlines on (epoch ms). @default Date.now */
-  readonly now?: () => number;
+  /** The clock handlers measure deadlines on and wait with. @default real time */
+  readonly clock?: { now(): number; sleep(ms: number): Promise<void> };
 }
 
 type AnyRequest = OnEventRequest & Partial<IsCompleteRequest>;
@@ -80,20 +80,21 @@ export function handlerFor(event: AnyRequest, options: DispatchOptions): Resourc
   const previous = previousRole && previousRole !== role ? options.assumeRole(previousRole, session) : undefined;
   const microvms = (make: (c: AwsCredentialIdentityProvider) => LambdaMicrovmsClient) =>
     withPreviousRole(make(credentials), previous ? make(previous) : undefined);
-  const now = options.now;
+  const clock = options.clock;
+  const now = clock ? () => clock.now() : undefined;
   switch (event.ResourceType) {
     case ResourceType.IMAGE:
       return new ImageHandler(microvms(clients.microvms), { now });
     case ResourceType.IMAGE_VERSION:
       return new ImageVersionHandler(microvms(clients.microvms), { now });
     case ResourceType.NETWORK_CONNECTOR:
-      return new NetworkConnectorHandler(clients.lambdaCore(credentials), { now });
+      return new NetworkConnectorHandler(clients.lambdaCore(credentials), { now, sleep: clock ? (ms) => clock.sleep(ms) : undefined });
     case ResourceType.FLEET: {
       const dynamo = clients.dynamo(credentials);
       return new FleetHandler(microvms(clients.microvms), (table) => new DynamoInventory(dynamo, table), {
         runClient: microvms(clients.microvmsRun),
         secrets: clients.secrets(credentials),
-        clock: now ? { now, sleep: (ms) => new Promise<void>((r) => setTimeout(r, ms)) } : undefined,
+        clock,
       });
     }
     default:
