@@ -66,6 +66,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/client-dynamodb',
     // The fleet reconciler reads its stack's status (lambda/fleet/reconciler-index.ts).
     '@aws-sdk/client-cloudformation',
+    // The handler entry assumes each resource's own role (lambda/shared/credentials.ts).
+    '@aws-sdk/client-sts',
     '@aws-sdk/credential-provider-node',
     '@smithy/signature-v4',
     '@smithy/protocol-http',

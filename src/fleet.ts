@@ -22,11 +22,11 @@ import { MicroVmLogging } from './logging';
 import { ManagedNetworkConnector, NetworkConnectorDirection } from './managed-connectors';
 import { fleetMetric, launchFailuresAlarm, readyBelowDesiredAlarm } from './private/fleet-metrics';
 import { acknowledgeWildcards } from './private/nag';
-import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
+import { imageNameOf, MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { FleetReconcilerFunction } from './private/reconciler';
 import type { FleetMetricName } from './private/reconciler-wire';
 import { checkDurationSeconds, checkEgressConnectors, checkImage, checkMaxItems, checkRange, checkRemovalPolicy } from './private/validation';
-import { FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, LoggingWire, ResourceType } from './private/wire';
+import { FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, HANDLER_ROLE_ARN, LoggingWire, ResourceType } from './private/wire';
 
 const MAX_DURATION = Duration.hours(8);
 const MAX_PAYLOAD_BYTES = 4096;
@@ -473,13 +473,8 @@ export class MicroVmFleet extends MicroVmFleetBase {
     this.shellIngress = (props.ingress ?? []).some((c) => c.connectorName === ManagedNetworkConnector.SHELL_INGRESS.connectorName);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
 
-    const table = new dynamodb.Table(this, 'Inventory', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      removalPolicy,
-    });
+    const provider = MicroVmsProvider.getOrCreate(this);
+    const table = provider.inventoryTableFor(removalPolicy);
     this.inventoryTable = table;
 
     if (props.logging && !props.logging.isDisabled) {
@@ -517,16 +512,19 @@ export class MicroVmFleet extends MicroVmFleetBase {
       TableName: table.tableName,
       TimeoutSeconds: String((props.timeout ?? DEFAULT_TIMEOUT).toSeconds()),
     };
-    const provider = MicroVmsProvider.getOrCreate(this, 'fleet', 'MicroVM fleets');
+    const handlerRole = provider.handlerRole(this, {
+      identity: ['fleet', imageNameOf(props.image.imageArn)],
+      statements: this.providerStatements(props, table, egressArns),
+      description: 'the handler of a MicroVM fleet',
+    });
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: provider.serviceToken,
       resourceType: ResourceType.FLEET,
-      properties: wire as any,
+      properties: { ...wire, [HANDLER_ROLE_ARN]: handlerRole.roleArn } as any,
       removalPolicy,
       serviceTimeout: PROVIDER_TOTAL_TIMEOUT,
     });
-    const providerPolicy = provider.grantFor(this.resource, this.providerStatements(props, table, egressArns));
-    acknowledgeWildcards(providerPolicy, 'ListMicrovms has no IAM resource type, so only * matches it; every RunMicrovm passes the AWS-managed ' +
+    acknowledgeWildcards(handlerRole, 'ListMicrovms has no IAM resource type, so only * matches it; every RunMicrovm passes the AWS-managed ' +
       'connectors (account aws, named by the service); the other statements are scoped to this image and its version-qualified ARNs (<image arn>:*).',
     '*', ManagedNetworkConnector.allArnsIn(this), `${props.image.imageArn}:*`);
 
@@ -603,15 +601,18 @@ export class MicroVmFleet extends MicroVmFleetBase {
   }
 
   /** The provider may run and stop instances of exactly this image, and use exactly this table, roles and secret. */
-  private providerStatements(props: MicroVmFleetProps, table: dynamodb.Table, egressArns: string[]): iam.PolicyStatement[] {
+  private providerStatements(props: MicroVmFleetProps, table: dynamodb.ITable, egressArns: string[]): iam.PolicyStatement[] {
     const imageArn = props.image.imageArn;
     const statements = [
       new iam.PolicyStatement({
         actions: [
-          'lambda:RunMicrovm', 'lambda:GetMicrovm', 'lambda:SuspendMicrovm', 'lambda:TerminateMicrovm',
+          'lambda:RunMicrovm', 'lambda:TerminateMicrovm',
+          // Only a warm pool suspends its instances. The handler reads instances with ListMicrovms.
+          ...(props.suspendAfterLaunch ? ['lambda:SuspendMicrovm'] : []),
           'lambda:GetMicrovmImage', 'lambda:GetMicrovmImageVersion',
         ],
-        // Instance operations authorize against the image (and its version-qualified ARNs).
+        // Instance operations authorize against the image (and its version-qualified ARNs):
+        // MicroVMs have no ARN, so this covers every MicroVM of the image.
         resources: [imageArn, `${imageArn}:*`],
       }),
       new iam.PolicyStatement({

@@ -3,9 +3,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { IMicroVmImage, MicroVmImage } from './image';
 import { acknowledgeWildcards } from './private/nag';
-import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
+import { imageNameOf, MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { checkImage, checkPattern } from './private/validation';
-import { ImageVersionAttr, ImageVersionProps, ResourceType } from './private/wire';
+import { HANDLER_ROLE_ARN, ImageVersionAttr, ImageVersionProps, ResourceType } from './private/wire';
 
 /** Whether an image version may launch new MicroVMs. */
 export class MicroVmImageVersionStatus {
@@ -154,7 +154,30 @@ export class MicroVmImageVersion extends Resource implements IMicroVmImageVersio
     }
     this.image = props.image;
 
-    const provider = MicroVmsProvider.getOrCreate(this, 'image-version', 'MicroVM image versions');
+    const provider = MicroVmsProvider.getOrCreate(this);
+    const handlerRole = provider.handlerRole(this, {
+      identity: ['image-version', imageNameOf(props.image.imageArn)],
+      statements: [
+        new iam.PolicyStatement({
+          actions: [
+            'lambda:GetMicrovmImageVersion', 'lambda:UpdateMicrovmImageVersion',
+            'lambda:ListMicrovmImageBuilds', 'lambda:GetMicrovmImageBuild',
+            ...(removalPolicy === RemovalPolicy.DESTROY ? ['lambda:DeleteMicrovmImageVersion'] : []),
+            'lambda:TagResource', 'lambda:UntagResource',
+          ],
+          // The image (tags) and its version-qualified ARNs (<image arn>:<version>, and builds under
+          // it): IAM does not document which of them each version action is authorized on.
+          resources: [props.image.imageArn, `${props.image.imageArn}:*`],
+        }),
+        new iam.PolicyStatement({
+          // ListMicrovms has no resource type in IAM; it is filtered by this image in the call
+          // (only to name the MicroVMs that keep a version from being deleted).
+          actions: ['lambda:ListMicrovms'],
+          resources: ['*'],
+        }),
+      ],
+      description: 'the handler of a MicroVM image version',
+    });
     const wire: ImageVersionProps = {
       ImageArn: props.image.imageArn,
       ImageVersion: version,
@@ -164,32 +187,13 @@ export class MicroVmImageVersion extends Resource implements IMicroVmImageVersio
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: provider.serviceToken,
       resourceType: ResourceType.IMAGE_VERSION,
-      properties: wire as any,
+      properties: { ...wire, [HANDLER_ROLE_ARN]: handlerRole.roleArn } as any,
       // Always Delete in CloudFormation: the handler must see the Delete to release the pin; it
       // honours `removalPolicy` itself (the RemovalPolicy property).
       removalPolicy: RemovalPolicy.DESTROY,
       serviceTimeout: PROVIDER_TOTAL_TIMEOUT,
     });
-    const policy = provider.grantFor(this.resource, [
-      new iam.PolicyStatement({
-        actions: [
-          'lambda:GetMicrovmImageVersion', 'lambda:UpdateMicrovmImageVersion',
-          'lambda:ListMicrovmImageBuilds', 'lambda:GetMicrovmImageBuild',
-          ...(removalPolicy === RemovalPolicy.DESTROY ? ['lambda:DeleteMicrovmImageVersion'] : []),
-          'lambda:TagResource', 'lambda:UntagResource',
-        ],
-        // The image (tags) and its version-qualified ARNs (<image arn>:<version>, and builds under
-        // it): IAM does not document which of them each version action is authorized on.
-        resources: [props.image.imageArn, `${props.image.imageArn}:*`],
-      }),
-      new iam.PolicyStatement({
-        // ListMicrovms has no resource type in IAM; it is filtered by this image in the call
-        // (only to name the MicroVMs that keep a version from being deleted).
-        actions: ['lambda:ListMicrovms'],
-        resources: ['*'],
-      }),
-    ]);
-    acknowledgeWildcards(policy, 'ListMicrovms has no IAM resource type, so only * matches it; the other statement is scoped to this image and its own version-qualified ARNs (<image arn>:*).',
+    acknowledgeWildcards(handlerRole, 'ListMicrovms has no IAM resource type, so only * matches it; the other statement is scoped to this image and its own version-qualified ARNs (<image arn>:*).',
       '*', `${props.image.imageArn}:*`);
 
     this.imageVersion = this.resource.getAttString(ImageVersionAttr.IMAGE_VERSION);

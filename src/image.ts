@@ -32,7 +32,7 @@ import { grantOnResourceAndVersions } from './private/grants';
 import { acknowledgeEcrAuthorizationToken, acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { addTagValidation, checkDurationSeconds, checkEgressConnectors, checkMaxItems, checkOneOf, checkPattern, checkRange, checkRemovalPolicy, checkTags } from './private/validation';
-import { HookWire, HooksWire, ImageAttr, ImageProps, ImageVersionRetentionWire, LoggingWire, ResourceType } from './private/wire';
+import { HANDLER_ROLE_ARN, HooksWire, HookWire, ImageAttr, ImageProps, ImageVersionRetentionWire, LoggingWire, ResourceType } from './private/wire';
 
 /** The memory sizes the service offers (baseline; peak is four times). */
 const MEMORY_TIERS_MIB = [512, 1024, 2048, 4096, 8192];
@@ -340,7 +340,12 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
       }));
     }
 
-    const provider = MicroVmsProvider.getOrCreate(this, 'image', 'MicroVM images');
+    const provider = MicroVmsProvider.getOrCreate(this);
+    const handlerRole = provider.handlerRole(this, {
+      identity: ['image', name],
+      statements: this.providerStatements(arn, props),
+      description: `the handler of MicroVM image ${name}`,
+    });
     const wire: ImageProps & ImageVersionRetentionWire = {
       Name: name,
       Description: props.description,
@@ -364,12 +369,11 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: provider.serviceToken,
       resourceType: ResourceType.IMAGE,
-      properties: wire as any,
+      properties: { ...wire, [HANDLER_ROLE_ARN]: handlerRole.roleArn } as any,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
       serviceTimeout: PROVIDER_TOTAL_TIMEOUT,
     });
-    const policy = provider.grantFor(this.resource, this.providerStatements(arn, props));
-    acknowledgeWildcards(policy, 'CreateMicrovmImage and ListMicrovms have no IAM resource type, so only * matches them; the other statements are scoped to this image and its versions (<image arn>:*).',
+    acknowledgeWildcards(handlerRole, 'CreateMicrovmImage and ListMicrovms have no IAM resource type, so only * matches them; the other statements are scoped to this image and its versions (<image arn>:*).',
       '*', `${arn}:*`);
     if (this.logGroup && !props.buildRole) {
       acknowledgeWildcards(this.buildRole, 'The service names the build log streams: the statement is scoped to this image\'s own log group.',

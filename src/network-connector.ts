@@ -21,7 +21,7 @@ import { grantOnResourceAndVersions } from './private/grants';
 import { acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { addTagValidation, checkMaxItems, checkPattern, checkRemovalPolicy, checkTags } from './private/validation';
-import { NetworkConnectorAttr, NetworkConnectorProps as NetworkConnectorWire, ResourceType } from './private/wire';
+import { HANDLER_ROLE_ARN, NetworkConnectorAttr, NetworkConnectorProps as NetworkConnectorWire, ResourceType } from './private/wire';
 
 const NAME_PATTERN = /^[a-zA-Z0-9_-]+$/;
 /** Provisioning "typically takes up to 10 minutes"; the handler gives up well within the hour CloudFormation allows. */
@@ -235,7 +235,12 @@ export class NetworkConnector extends NetworkConnectorBase implements ITaggable 
     this.tags = new TagManager(TagType.MAP, ResourceType.NETWORK_CONNECTOR, props.tags);
     addTagValidation(this, this.tags);
 
-    const provider = MicroVmsProvider.getOrCreate(this, 'network-connector', 'Lambda network connectors');
+    const provider = MicroVmsProvider.getOrCreate(this);
+    const handlerRole = provider.handlerRole(this, {
+      identity: ['network-connector', name],
+      statements: this.providerStatements(),
+      description: `the handler of network connector ${name}`,
+    });
     const wire: NetworkConnectorWire = {
       Name: name,
       SubnetIds: subnetIds,
@@ -249,16 +254,15 @@ export class NetworkConnector extends NetworkConnectorBase implements ITaggable 
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: provider.serviceToken,
       resourceType: ResourceType.NETWORK_CONNECTOR,
-      properties: wire as any,
+      properties: { ...wire, [HANDLER_ROLE_ARN]: handlerRole.roleArn } as any,
       removalPolicy,
       serviceTimeout: PROVIDER_TOTAL_TIMEOUT,
     });
     // The role's policy must exist before the service checks the role (on create and update).
     this.resource.node.addDependency(this.operatorRole);
-    const policy = provider.grantFor(this.resource, this.providerStatements());
     const connectors = this.connectorsPattern();
     const serviceLinkedRoles = `arn:${Stack.of(this).partition}:iam::${Stack.of(this).account}:role/aws-service-role/*`;
-    acknowledgeWildcards(policy, 'A connector\'s id (the last segment of its ARN) is assigned by the service at creation, so the policy, which must ' +
+    acknowledgeWildcards(handlerRole, 'A connector\'s id (the last segment of its ARN) is assigned by the service at creation, so the policy, which must ' +
       'exist before, covers network-connector:* in this account and Region (and their versions); EC2 Describe* actions have no resource-level ' +
       'permissions (*); iam:CreateServiceLinkedRole is limited to Lambda service names.', connectors, `${connectors}:*`, '*', serviceLinkedRoles);
 

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RealClock, startEmulator } from '../emulator/src';
 import type { RunningEmulator } from '../emulator-dist';
+import { LocalSts } from './support/iam-sts';
 import { LifecycleDriver } from './support/lifecycle-driver';
 import { ResourceType } from '../src/private/wire';
 
@@ -32,15 +33,22 @@ describe('bundled handlers', () => {
     }
   });
 
-  test('the image bundle runs a create and a delete against the emulator through AWS_ENDPOINT_URL_LAMBDA_MICROVMS', async () => {
+  test('the provider bundle assumes the image\'s own role and runs a create and a delete against the emulator through AWS_ENDPOINT_URL_LAMBDA_MICROVMS', async () => {
     const emu = await startEmulator({ clock: new RealClock(100), faults: true });
+    const sts = await LocalSts.start();
     const saved = { ...process.env };
     Object.assign(process.env, {
-      AWS_ENDPOINT_URL_LAMBDA_MICROVMS: emu.url, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', MICROVMS_HANDLER_QUIET: '1',
+      AWS_ENDPOINT_URL_LAMBDA_MICROVMS: emu.url,
+      AWS_ENDPOINT_URL_STS: sts.url,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      MICROVMS_HANDLER_QUIET: '1',
     });
+    const role = 'arn:aws:iam::123456789012:role/cdk-lambda-microvms/0123456789ab/image/bundled/Stack-ImageHandlerRole-X';
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- the built bundle, as Lambda loads it
-      const handler = require(path.join(DIST, 'image', 'index.js'));
+      const handler = require(path.join(DIST, 'provider', 'index.js'));
       const driver = new LifecycleDriver({
         handler, resourceType: ResourceType.IMAGE, queryIntervalMs: 5_000, wait: (ms) => new Promise((r) => setTimeout(r, ms / 100)),
       });
@@ -52,13 +60,18 @@ describe('bundled handlers', () => {
         Logging: { Disabled: 'true' },
         Architecture: 'ARM_64',
         BuildTimeoutSeconds: '600',
+        HandlerRoleArn: role,
       });
       expect(created).toMatchObject({ status: 'SUCCESS', data: { ImageName: 'bundled', ImageVersion: '1.0' } });
       expect((await driver.delete()).status).toBe('SUCCESS');
       expect(emu.snapshot().images).toEqual([]);
+      // Every request assumed the image's role, in a session named after the request.
+      expect(new Set(sts.calls.map((c) => c.roleArn))).toEqual(new Set([role]));
+      expect(new Set(sts.calls.map((c) => c.sessionName)).size).toBe(2);
+      for (const c of sts.calls) expect(c.sessionName).toMatch(/^cfn-[0-9a-f-]{36}$/);
     } finally {
       process.env = saved;
-      await emu.close();
+      await Promise.all([emu.close(), sts.close()]);
     }
   });
 });

@@ -3,6 +3,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { MicroVmCode, MicroVmImage, MicroVmImageVersion, MicroVmImageVersionStatus } from '../src';
+import { handlerStatements } from './support/iam-template';
 import { HELLO_IMAGE_DIR, newStack } from './support/stack';
 
 const code = () => MicroVmCode.fromAsset(HELLO_IMAGE_DIR);
@@ -23,12 +24,9 @@ describe('MicroVmImageVersion', () => {
     });
     // The pin must be released even when the version is retained: CloudFormation always sends Delete.
     t.hasResource('Custom::LambdaMicroVmImageVersion', { DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
-    // Its own provider (the image-version bundle), not the image's.
+    // The stack's one provider serves the image and its version.
     const fns = Object.values(t.findResources('AWS::Lambda::Function', { Properties: { Handler: 'index.onEvent' } })) as any[];
-    expect(fns.map((f) => f.Properties.Description).sort()).toEqual([
-      'cdk-lambda-microvms: MicroVM image versions (onEvent)',
-      'cdk-lambda-microvms: MicroVM images (onEvent)',
-    ]);
+    expect(fns).toHaveLength(1);
   });
 
   test('pins an explicit version, INACTIVE, DESTROY', () => {
@@ -81,12 +79,7 @@ describe('MicroVmImageVersion', () => {
     new MicroVmImageVersion(stack, 'Kept', { image, imageVersion: '1.0' });
     new MicroVmImageVersion(stack, 'Gone', { image, imageVersion: '2.0', removalPolicy: RemovalPolicy.DESTROY });
     const t = Template.fromStack(stack);
-    const statements = (idPattern: RegExp) => {
-      const policies = t.findResources('AWS::IAM::Policy');
-      const [, p] = Object.entries(policies).find(([id]) => idPattern.test(id))! as [string, any];
-      return p.Properties.PolicyDocument.Statement;
-    };
-    const kept = statements(/^KeptProviderPolicy/);
+    const kept = handlerStatements(t, /^Kept/);
     expect(kept).toEqual([
       {
         Action: ['lambda:GetMicrovmImageVersion', 'lambda:UpdateMicrovmImageVersion', 'lambda:ListMicrovmImageBuilds', 'lambda:GetMicrovmImageBuild', 'lambda:TagResource', 'lambda:UntagResource'],
@@ -95,10 +88,12 @@ describe('MicroVmImageVersion', () => {
       },
       { Action: 'lambda:ListMicrovms', Effect: 'Allow', Resource: '*' },
     ]);
-    expect(statements(/^GoneProviderPolicy/)[0].Action).toContain('lambda:DeleteMicrovmImageVersion');
-    // Each resource waits for its own policy.
+    expect(handlerStatements(t, /^Gone/)[0].Action).toContain('lambda:DeleteMicrovmImageVersion');
+    // Each resource names its own role.
     const crs = t.findResources('Custom::LambdaMicroVmImageVersion') as Record<string, any>;
-    for (const [id, cr] of Object.entries(crs)) expect(cr.DependsOn).toEqual([expect.stringMatching(new RegExp(`^${id.replace(/[A-F0-9]{8}$/, '')}ProviderPolicy`))]);
+    for (const [id, cr] of Object.entries(crs)) {
+      expect(cr.Properties.HandlerRoleArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(new RegExp(`^${id.replace(/[A-F0-9]{8}$/, '')}HandlerRole`)), 'Arn'] });
+    }
     // One provider for both.
     t.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
   });
@@ -108,10 +103,7 @@ describe('MicroVmImageVersion', () => {
     new MicroVmImage(stack, 'Image', { code: code(), imageName: 'img', keepVersions: 5 });
     const t = Template.fromStack(stack);
     t.hasResourceProperties('Custom::LambdaMicroVmImage', { KeepVersions: '5' });
-    t.hasResourceProperties('AWS::IAM::Policy', {
-      PolicyName: Match.stringLikeRegexp('ImageProviderPolicy'),
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['lambda:ListMicrovmImageVersions', 'lambda:DeleteMicrovmImageVersion']) })]) },
-    });
+    expect(handlerStatements(t, /^Image/)[0].Action).toEqual(expect.arrayContaining(['lambda:ListMicrovmImageVersions', 'lambda:DeleteMicrovmImageVersion']));
   });
 
   test('without keepVersions the image keeps every version and its provider cannot delete one', () => {
@@ -119,7 +111,7 @@ describe('MicroVmImageVersion', () => {
     new MicroVmImage(stack, 'Image', { code: code() });
     const t = Template.fromStack(stack);
     t.hasResourceProperties('Custom::LambdaMicroVmImage', { KeepVersions: Match.absent() });
-    expect(JSON.stringify(t.findResources('AWS::IAM::Policy'))).not.toContain('DeleteMicrovmImageVersion');
+    expect(JSON.stringify(handlerStatements(t, /^Image/))).not.toContain('DeleteMicrovmImageVersion');
   });
 
   test('grantRun on a version grants RunMicrovm on its image', () => {
@@ -150,7 +142,7 @@ describe('MicroVmImageVersion', () => {
     expect(v.image).toBe(image);
     expect(v.env.account).toBe('123456789012');
     expect(v.node.children).toHaveLength(0); // no resource, no provider
-    expect(stack.node.tryFindChild('cdk-lambda-microvms.image-version-provider')).toBeUndefined();
+    expect(stack.node.tryFindChild('cdk-lambda-microvms.Provider')).toBeUndefined();
   });
 
   test('fails without imageVersion for an imported image', () => {

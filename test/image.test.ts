@@ -9,6 +9,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { BaseImage, MicroVmCode, MicroVmImage, MicroVmLogging, OsCapability } from '../src';
+import { handlerRole, handlerStatements } from './support/iam-template';
 import { HELLO_IMAGE_DIR, newStack } from './support/stack';
 
 const code = () => MicroVmCode.fromAsset(HELLO_IMAGE_DIR);
@@ -74,8 +75,12 @@ describe('MicroVmImage', () => {
       Architectures: ['arm64'],
       MemorySize: 256,
       Timeout: 300,
-      LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: Match.anyValue() } },
+      LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: Match.anyValue() }, ApplicationLogLevel: 'INFO', SystemLogLevel: 'WARN' },
     });
+    // The framework's own functions log whole events at INFO (properties included): ERROR only.
+    const framework = Object.values(t.findResources('AWS::Lambda::Function')).filter((f: any) => /framework/.test(f.Properties.Description ?? ''));
+    expect(framework.length).toBe(3);
+    for (const f of framework) expect((f as any).Properties.LoggingConfig).toMatchObject({ ApplicationLogLevel: 'ERROR' });
     t.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.isComplete', Runtime: 'nodejs24.x', Timeout: 120 });
     t.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: false },
@@ -185,23 +190,24 @@ describe('MicroVmImage', () => {
     const t = Template.fromStack(stack);
     const image = arn(':lambda:us-east-1:123456789012:microvm-image:img');
     const versions = arn(':lambda:us-east-1:123456789012:microvm-image:img:*');
-    t.hasResourceProperties('AWS::IAM::Policy', {
-      PolicyName: Match.stringLikeRegexp('ProviderPolicy'),
-      PolicyDocument: {
-        Statement: [
-          Match.objectLike({ Action: Match.arrayWith(['lambda:UpdateMicrovmImage', 'lambda:DeleteMicrovmImage']), Resource: [image, versions] }),
-          Match.objectLike({ Action: ['lambda:CreateMicrovmImage', 'lambda:ListMicrovms'], Resource: '*' }),
-          Match.objectLike({
-            Action: 'iam:PassRole',
-            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('ImageBuildRole'), 'Arn'] },
-            Condition: { StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' } },
-          }),
-        ],
-      },
-    });
-    // The custom resource waits for its policy.
+    expect(handlerStatements(t, /^Image/)).toEqual([
+      expect.objectContaining({ Action: expect.arrayContaining(['lambda:UpdateMicrovmImage', 'lambda:DeleteMicrovmImage']), Resource: [image, versions] }),
+      expect.objectContaining({ Action: ['lambda:CreateMicrovmImage', 'lambda:ListMicrovms'], Resource: '*' }),
+      expect.objectContaining({
+        Action: 'iam:PassRole',
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^ImageBuildRole/), 'Arn'] },
+        Condition: { StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' } },
+      }),
+    ]);
+    // The custom resource names its own role, which trusts exactly the provider role and lives under
+    // a path made of the image name: a rename makes a new role and keeps the old one until cleanup.
     const cr = Object.values(t.findResources('Custom::LambdaMicroVmImage'))[0] as any;
-    expect(cr.DependsOn.some((d: string) => /ProviderPolicy/.test(d))).toBe(true);
+    expect(cr.Properties.HandlerRoleArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^ImageHandlerRole/), 'Arn'] });
+    const role = handlerRole(t, /^Image/);
+    expect(role.Properties.Path).toMatch(/^\/cdk-lambda-microvms\/[0-9a-f]{12}\/image\/img\/$/);
+    expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+      { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: { 'Fn::GetAtt': [expect.stringMatching(/^cdklambdamicrovmsProviderRole/), 'Arn'] } } },
+    ]);
   });
 
   test('a user-supplied build role gets no statements from the library', () => {

@@ -5,6 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ManagedNetworkConnector, MicroVmCode, MicroVmImage, NetworkConnector, NetworkConnectorDirection } from '../src';
+import { handlerStatements, policyStatements } from './support/iam-template';
 import { HELLO_IMAGE_DIR, newStack } from './support/stack';
 
 /** A VPC with two private (isolated) subnets, flow logs on, for cdk-nag. */
@@ -19,13 +20,6 @@ function vpcIn(stack: Stack): ec2.Vpc {
 }
 
 const CONNECTOR = 'Custom::LambdaNetworkConnector';
-
-function policyStatements(t: Template, logicalIdPattern: RegExp): any[] {
-  const policies = t.findResources('AWS::IAM::Policy');
-  return Object.entries(policies)
-    .filter(([id]) => logicalIdPattern.test(id))
-    .flatMap(([, p]: [string, any]) => p.Properties.PolicyDocument.Statement);
-}
 
 describe('NetworkConnector', () => {
   test('renders the custom resource with the defaults', () => {
@@ -115,7 +109,7 @@ describe('NetworkConnector', () => {
     const { stack } = newStack();
     new NetworkConnector(stack, 'Connector', { vpc: vpcIn(stack) });
     const t = Template.fromStack(stack);
-    const statements = policyStatements(t, /^ConnectorProviderPolicy/);
+    const statements = handlerStatements(t, /^Connector/);
     expect(statements).toEqual(expect.arrayContaining([
       expect.objectContaining({
         Action: expect.arrayContaining(['lambda:CreateNetworkConnector', 'lambda:UpdateNetworkConnector', 'lambda:TagResource', 'lambda:UntagResource']),
@@ -131,7 +125,7 @@ describe('NetworkConnector', () => {
       }),
     ]));
     const connector = Object.values(t.findResources(CONNECTOR))[0] as any;
-    expect(connector.DependsOn).toEqual(expect.arrayContaining([expect.stringMatching(/^ConnectorProviderPolicy/)]));
+    expect(connector.Properties.HandlerRoleArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^ConnectorHandlerRole/), 'Arn'] });
   });
 
   test('a given operator role and security groups are used as they are', () => {
@@ -155,8 +149,9 @@ describe('NetworkConnector', () => {
       NetworkProtocol: 'DualStack',
       OperatorRoleArn: 'arn:aws:iam::123456789012:role/connector-operator',
     });
-    // No operator role of ours: only the provider's roles.
-    expect(t.findResources('AWS::IAM::Role', { Properties: { Description: Match.stringLikeRegexp('network connector') } })).toEqual({});
+    // No operator role of ours: only the provider's roles and the connector's handler role.
+    expect(Object.keys(t.findResources('AWS::IAM::Role', { Properties: { Description: Match.stringLikeRegexp('network connector') } })))
+      .toEqual([expect.stringMatching(/^ConnectorHandlerRole/)]);
     t.resourceCountIs('AWS::EC2::SecurityGroup', 0);
     expect(connector.securityGroup).toBeUndefined();
     expect(connector.operatorRole).toBe(role);
@@ -208,7 +203,7 @@ describe('NetworkConnector', () => {
     const t = Template.fromStack(stack);
     const arnAtt = { 'Fn::GetAtt': [expect.stringMatching(/^Connector/), 'NetworkConnectorArn'] };
     t.hasResourceProperties('Custom::LambdaMicroVmImage', { EgressConnectors: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^Connector'), 'NetworkConnectorArn'] }] });
-    const pass = policyStatements(t, /^ImageProviderPolicy/).find((s) => s.Action === 'lambda:PassNetworkConnector');
+    const pass = handlerStatements(t, /^Image/).find((s) => s.Action === 'lambda:PassNetworkConnector');
     expect(pass.Resource).toEqual(arnAtt);
   });
 

@@ -1,16 +1,26 @@
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct, IConstruct } from 'constructs';
+import { checkStackLimits } from './limits';
 import { acknowledgeWildcards } from './nag';
 import { LOCAL_ENDPOINT_CONTEXT } from './wire';
 
-/** The handler bundles (lambda-dist/<name>), one per resource type. */
-export type HandlerName = 'image' | 'image-version' | 'network-connector' | 'fleet';
+/**
+ * The construct id of the stack's one provider. Never change it: the logical ids behind every
+ * custom resource's ServiceToken derive from it, and CloudFormation refuses to change a custom
+ * resource's ServiceToken on update (test/provider.test.ts pins them).
+ */
+export const PROVIDER_ID = 'cdk-lambda-microvms.Provider';
+
+/** The handler bundle (lambda-dist/provider): one entry for every resource type. */
+const BUNDLE = 'provider';
 
 /**
  * Settings pinned here, not left to aws-cdk-lib defaults, so an aws-cdk-lib upgrade does not
@@ -26,28 +36,52 @@ const QUERY_INTERVAL = Duration.seconds(15);
 export const PROVIDER_TOTAL_TIMEOUT = Duration.hours(1);
 const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
 
+/** What a resource's handler role is made of. */
+export interface HandlerRoleOptions {
+  /**
+   * The values that name the resource's ARNs (an image name; an image name and version). They
+   * become the role's IAM path, and a role's path cannot change in place: when one changes,
+   * CloudFormation creates a new role and keeps the old one, with its old ARNs, until the cleanup
+   * (or rollback) that deletes the old physical resource with the old properties is done.
+   */
+  readonly identity: string[];
+  /** Exactly this resource's permissions. */
+  readonly statements: iam.PolicyStatement[];
+  /** For the role's description. */
+  readonly description: string;
+}
+
 /**
- * One provider per stack per resource type, created on first use and found again with
- * `Stack.of(scope).node.tryFindChild`. Its role starts with only its own log permissions; each
- * resource adds the statements for exactly its own ARNs with `grantFor`.
+ * The stack's one provider for all four resource types, created on first use and found again by
+ * its construct id. Its functions' role may only write its own logs and assume the per-resource
+ * handler roles this library created in the stack (`handlerRole`): every call to MicroVMs,
+ * Lambda Core, DynamoDB or Secrets Manager is made with the credentials of the resource's own
+ * role, assumed per request (lambda/shared/credentials.ts).
  */
 export class MicroVmsProvider extends Construct {
-  /** Returns the stack's provider for `handler`, creating it on first use. */
-  public static getOrCreate(scope: IConstruct, handler: HandlerName, description: string): MicroVmsProvider {
+  /** Returns the stack's provider, creating it on first use. */
+  public static getOrCreate(scope: IConstruct): MicroVmsProvider {
     const stack = Stack.of(scope);
-    const id = `cdk-lambda-microvms.${handler}-provider`;
-    const existing = stack.node.tryFindChild(id);
+    const existing = stack.node.tryFindChild(PROVIDER_ID);
     if (existing) return existing as MicroVmsProvider;
-    return new MicroVmsProvider(stack, id, handler, description);
+    return new MicroVmsProvider(stack, PROVIDER_ID);
   }
 
   public readonly serviceToken: string;
+  /** The role of our onEvent and isComplete functions. */
   public readonly role: iam.Role;
   public readonly onEventFunction: lambda.Function;
   public readonly isCompleteFunction: lambda.Function;
+  /**
+   * The IAM path of every handler role of this stack (`/cdk-lambda-microvms/<stack hash>/`): the
+   * provider role may assume roles under it only, and each of them trusts exactly the provider role.
+   */
+  public readonly rolePath: string;
+  private _inventoryTable?: dynamodb.Table;
 
-  private constructor(scope: Construct, id: string, handler: HandlerName, description: string) {
+  private constructor(scope: Stack, id: string) {
     super(scope, id);
+    this.rolePath = `/cdk-lambda-microvms/${createHash('sha256').update(scope.node.path).digest('hex').slice(0, 12)}/`;
 
     const logGroup = new logs.LogGroup(this, 'Logs', {
       retention: LOG_RETENTION,
@@ -56,21 +90,26 @@ export class MicroVmsProvider extends Construct {
 
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `cdk-lambda-microvms ${handler} provider handlers`,
+      description: 'cdk-lambda-microvms provider handlers: assume the role of the resource at hand',
     });
     // Instead of AWSLambdaBasicExecutionRole: write only to this provider's log group.
     this.role.addToPolicy(new iam.PolicyStatement({
       actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
       resources: [logGroup.logGroupArn, `${logGroup.logGroupArn}:log-stream:*`],
     }));
+    const handlerRoles = `arn:${scope.partition}:iam::${scope.account}:role${this.rolePath}*`;
+    this.role.addToPolicy(new iam.PolicyStatement({
+      actions: ['sts:AssumeRole'],
+      resources: [handlerRoles],
+    }));
 
     const environment: Record<string, string> = {
       NODE_OPTIONS: '--enable-source-maps',
       ...localEndpointEnvironment(this),
     };
-    const code = lambda.Code.fromAsset(path.join(__dirname, '..', '..', 'lambda-dist', handler));
+    const code = lambda.Code.fromAsset(path.join(__dirname, '..', '..', 'lambda-dist', BUNDLE));
     const fn = (name: string, entry: string, timeout: Duration) => new lambda.Function(this, name, {
-      description: `cdk-lambda-microvms: ${description} (${entry})`,
+      description: `cdk-lambda-microvms: MicroVM images, versions, network connectors and fleets (${entry})`,
       code,
       handler: `index.${entry}`,
       runtime: RUNTIME,
@@ -80,6 +119,9 @@ export class MicroVmsProvider extends Construct {
       role: this.role,
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
+      // Our handlers log identifiers and states only (lambda/shared/log.ts), at INFO.
+      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
+      systemLogLevelV2: lambda.SystemLogLevel.WARN,
       environment,
     });
     this.onEventFunction = fn('OnEvent', 'onEvent', ON_EVENT_TIMEOUT);
@@ -95,16 +137,19 @@ export class MicroVmsProvider extends Construct {
       queryInterval: QUERY_INTERVAL,
       totalTimeout: PROVIDER_TOTAL_TIMEOUT,
       logGroup: frameworkLogs,
-      frameworkLambdaLoggingLevel: lambda.ApplicationLogLevel.INFO,
-      // Execution data holds resource properties (environment values): never logged.
+      // At INFO the framework functions log whole CloudFormation events, properties included
+      // (image environment values, inline /run payloads): ERROR logs failures only.
+      frameworkLambdaLoggingLevel: lambda.ApplicationLogLevel.ERROR,
       disableWaiterStateMachineLogging: false,
       waiterStateMachineLogOptions: {
         destination: frameworkLogs,
         level: sfn.LogLevel.ALL,
+        // Execution data holds resource properties: never logged.
         includeExecutionData: false,
       },
     });
     this.serviceToken = provider.serviceToken;
+    checkStackLimits(scope);
 
     Validations.of(this).acknowledge(
       {
@@ -118,6 +163,8 @@ export class MicroVmsProvider extends Construct {
     );
     acknowledgeWildcards(this, 'Lambda names the log streams of our handler functions: the statement is scoped to this provider\'s own log group.',
       `${logGroup.logGroupArn}:log-stream:*`);
+    acknowledgeWildcards(this, 'The handler roles of this stack are created with resources the stack may add later, so they are matched by their IAM path, '
+      + 'which only this library uses; each of them trusts exactly this provider role.', handlerRoles);
     acknowledgeWildcards(this, 'Step Functions log delivery (logs:CreateLogDelivery, logs:DescribeLogGroups, ...) has no resource-level permissions; aws-cdk-lib writes this statement for the waiter state machine\'s logging.',
       '*');
     const functionArns = this.node.findAll()
@@ -128,15 +175,60 @@ export class MicroVmsProvider extends Construct {
   }
 
   /**
-   * Adds `statements` for one resource as its own policy on the provider role, and makes the
-   * resource depend on it, so the permissions exist before the handler runs and go with it.
+   * Creates the role the handler assumes for the resource of `scope` (as `HandlerRole`): trusted by
+   * exactly the provider role, holding exactly `statements` as an inline policy, under a path made
+   * of `identity` (see `HandlerRoleOptions.identity`). The resource carries the role's ARN as its
+   * `HandlerRoleArn` property, which the handler entry reads and strips.
    */
-  public grantFor(resource: Construct, statements: iam.PolicyStatement[]): iam.Policy {
-    const policy = new iam.Policy(resource, 'ProviderPolicy', { statements });
-    policy.attachToRole(this.role);
-    resource.node.addDependency(policy);
-    return policy;
+  public handlerRole(scope: Construct, options: HandlerRoleOptions): iam.Role {
+    const segments = options.identity.map(pathSegment);
+    const rolePath = segments.some((s) => Token.isUnresolved(s))
+      ? Fn.join('', [this.rolePath, ...segments.flatMap((s) => [s, '/'])])
+      : `${this.rolePath}${segments.map((s) => `${s}/`).join('')}`;
+    const role = new iam.Role(scope, 'HandlerRole', {
+      description: `cdk-lambda-microvms: ${options.description}`,
+      assumedBy: new iam.ArnPrincipal(this.role.roleArn),
+      path: rolePath,
+      inlinePolicies: { Handler: new iam.PolicyDocument({ statements: options.statements }) },
+    });
+    return role;
   }
+
+  /**
+   * The stack's fleet inventory (created on first use): one table for every fleet, keyed by fleet
+   * id (`pk`), so a fleet adds no table. The fleet id is derived from the CloudFormation stack id
+   * at deploy time, so IAM cannot narrow a fleet's role to its own partition (dynamodb:LeadingKeys):
+   * every fleet handler of the stack may read and write the table.
+   *
+   * @param removalPolicy the fleet's: when any fleet of the stack is retained, so is the table
+   *   (the retained instances stay listed in it).
+   */
+  public inventoryTableFor(removalPolicy: RemovalPolicy): dynamodb.Table {
+    this._inventoryTable ??= new dynamodb.Table(this, 'Inventory', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    if (removalPolicy !== RemovalPolicy.DESTROY) this._inventoryTable.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    return this._inventoryTable;
+  }
+}
+
+/**
+ * The name in an image ARN (`arn:<partition>:lambda:<region>:<account>:microvm-image:<name>`),
+ * also when the ARN is a token (then as Fn::Select of Fn::Split).
+ */
+export function imageNameOf(imageArn: string): string {
+  return Fn.select(6, Fn.split(':', imageArn));
+}
+
+/** A path segment of an IAM role path: printable ASCII without `/`, short. */
+function pathSegment(value: string): string {
+  if (Token.isUnresolved(value)) return value;
+  if (/^[\u0021-\u002E\u0030-\u007E]{1,64}$/.test(value)) return value;
+  return createHash('sha256').update(value).digest('hex').slice(0, 16);
 }
 
 /**

@@ -16,6 +16,13 @@ export const ResourceType = {
   FLEET: 'Custom::LambdaMicroVmFleet',
 } as const;
 
+/**
+ * A property of every resource type: the ARN of the role its handler assumes for the request
+ * (src/private/provider.ts `handlerRole`). The handler entry (lambda/provider/index.ts) reads it
+ * and strips it, so no handler ever compares it.
+ */
+export const HANDLER_ROLE_ARN = 'HandlerRoleArn';
+
 /** Context key: an endpoint URL that the provider functions send MicroVMs and Lambda Core calls to. */
 export const LOCAL_ENDPOINT_CONTEXT = 'cdk-lambda-microvms:localEndpoint';
 
