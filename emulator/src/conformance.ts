@@ -7,13 +7,14 @@
  * - `until` polling advances the emulator's ManualClock (POST /_emulator/clock/advance) by `intervalSec`
  *   instead of sleeping; on a real clock it sleeps `realPollMs`.
  * - `optional` steps: a 501 answer does not halt the scenario.
- * - VmEndpoint steps (data plane, `baseURL` = the MicroVM endpoint) are sent to the emulator's simulated
- *   endpoint route `POST /_emulator/microvms/traffic`, which applies the proxy's token checks and the
- *   idle-policy / auto-resume effects of inbound traffic.
+ * - VmEndpoint steps (data plane, `baseURL` = the MicroVM endpoint) are sent to the emulator's port as plain
+ *   HTTP with `Host` set to the endpoint host, the way the emulator serves MicroVM endpoints (endpoint.ts);
+ *   method, path, headers and body as recorded.
  * - Lists that accumulate account history (steps with `itemShape`) are checked by item shape only.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { callMicrovmEndpoint } from './endpoint';
 
 export interface ConformanceOptions {
   /** Emulator base URL, e.g. http://127.0.0.1:4566 */
@@ -56,12 +57,10 @@ export interface CaseResult {
 /**
  * Members the emulator sends that the recordings do not have, and why:
  * - `__type`: restJson1 error bodies carry the error type; the recorder kept only the modeled members.
- * - `Version`, `LatestVersion`, `LatestVersionArn` on GetNetworkConnector: the model's `Version` and the newer
- *   API revision's latest-version fields (spec §3.2.2); the recorded account answered without them.
+ * Nothing else: absent in a recording means absent (recorded-facts.md).
  */
 export const DEFAULT_ALLOWED_EXTRA_MEMBERS: Record<string, string[]> = {
   '*': ['__type'],
-  'GetNetworkConnector': ['Version', 'LatestVersion', 'LatestVersionArn'],
 };
 
 interface Step {
@@ -228,10 +227,13 @@ async function runStep(opts: Required<Pick<ConformanceOptions, 'url'>> & Conform
   const doRequest = async (): Promise<Response> => {
     if (step.baseURL) {
       const host = new URL(substitute(step.baseURL, vars)).host;
-      const token = Object.entries(headers).find(([k]) => k.toLowerCase() === 'x-aws-proxy-auth')?.[1];
-      const r = await send(`${opts.url}/_emulator/microvms/traffic`, 'POST', { microvm: host, token });
-      const sim = r.json as { status: number; body: string };
-      return { status: sim.status, text: sim.body, json: undefined };
+      const r = await callMicrovmEndpoint(opts.url, host, {
+        method: step.method,
+        path: `${path}${extra ? `?${extra}` : ''}`,
+        headers: headers as Record<string, string>,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: r.status, text: r.body, json: parseJsonBody(r.body) };
     }
     const url = `${opts.url}${path}${extra ? (path.includes('?') ? '&' : '?') + extra : ''}`;
     return send(url, step.method, body, headers);
@@ -340,6 +342,15 @@ export async function runConformance(opts: ConformanceOptions): Promise<CaseResu
     results.push({ caseId: c.id, ok: steps.every((s) => s.ok), steps });
   }
   return results;
+}
+
+/** The runner's summary: scenarios and steps run, passed, failed and skipped. */
+export function summaryLine(results: CaseResult[]): string {
+  const steps = results.flatMap((c) => c.steps);
+  const skipped = steps.filter((s) => s.skipped).length;
+  const failed = steps.filter((s) => !s.ok && !s.skipped).length;
+  const passedCases = results.filter((c) => c.ok).length;
+  return `conformance: ${results.length} scenarios (${passedCases} passed), ${steps.length} steps: ${steps.length - failed - skipped} passed, ${failed} failed, ${skipped} skipped`;
 }
 
 /** One line per failed step: `case/step: problem; problem`. */

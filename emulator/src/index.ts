@@ -8,6 +8,7 @@
  *   await emu.close();
  */
 import { Clock, ManualClock, RealClock } from './clock';
+import { callMicrovmEndpoint, RunHookCall } from './endpoint';
 import { DEFAULT_RATE_LIMITS, EmulatorServer, RateLimit } from './server';
 import { BuildFailureFault, ConnectorFailureFault, DEFAULT_DELAYS, Delays, EventualConsistencyFault, MicrovmsService, OperationFault } from './service';
 
@@ -18,6 +19,8 @@ export type { Delays, BuildFailureFault, ConnectorFailureFault, OperationFault, 
 export { DEFAULT_RATE_LIMITS } from './server';
 export type { RateLimit } from './server';
 export { OPERATION_NAMES } from './model';
+export { callMicrovmEndpoint, RUNTIME_HOOK_PATH } from './endpoint';
+export type { RunHookCall } from './endpoint';
 
 /** Rate-limited operation names (the MicroVMs API TPS quotas). */
 export type RateLimitedOperation = 'RunMicrovm' | 'ResumeMicrovm' | 'SuspendMicrovm' | 'TerminateMicrovm' | 'GetMicrovm' | 'CreateMicrovmAuthToken' | 'CreateMicrovmShellAuthToken';
@@ -51,6 +54,11 @@ export interface EmulatorOptions {
   versionQuota?: number;
   /** Network connector quota (default 50; the real number is not published). */
   connectorQuota?: number;
+  /**
+   * The HTTP servers that play each image's MicroVMs behind their endpoints, by image name ('*' = every
+   * image), e.g. `{ sandbox: 'http://127.0.0.1:8080' }`. Default: none, a built-in echo answers.
+   */
+  backends?: Record<string, string>;
 }
 
 export interface RunningEmulator {
@@ -61,6 +69,15 @@ export interface RunningEmulator {
   readonly account: string;
   readonly clock: Clock;
   readonly delays: Readonly<Delays>;
+  /** The MicroVM endpoints (data plane) served on this emulator's port, chosen by `Host` header. */
+  endpoints: {
+    /** Names the HTTP server behind an image's MicroVMs ('*' = every image); `undefined` = the built-in echo. */
+    setBackend(image: string, url: string | undefined): void;
+    /** Sends one request to a MicroVM's endpoint (the `endpoint` of RunMicrovm / GetMicrovm) with its auth token. */
+    call(endpoint: string, options?: EndpointCallOptions): Promise<EndpointAnswer>;
+    /** Every `/run` hook call made to a backend, in order. */
+    runHookCalls(): RunHookCall[];
+  };
   /** Fault injection (same as the /_emulator/faults/* admin routes). */
   faults: {
     failNextBuild(f: BuildFailureFault): void;
@@ -82,6 +99,22 @@ export interface RunningEmulator {
   resetStats(): void;
   /** Advances a ManualClock (throws on a RealClock). */
   advance(ms: number): void;
+}
+
+export interface EndpointCallOptions {
+  method?: string;
+  /** Path and query, default `/`. */
+  path?: string;
+  /** The `X-aws-proxy-auth` value (CreateMicrovmAuthToken's `authToken['X-aws-proxy-auth']`). */
+  token?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+}
+
+export interface EndpointAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
 }
 
 export interface EmulatorSnapshot {
@@ -135,6 +168,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     faults: options.faults ?? false,
     rateLimits: resolveRateLimits(options.rateLimits),
     latencyMs: options.latencyMs ?? 0,
+    backends: options.backends,
   });
   const host = options.host ?? '127.0.0.1';
   const port = await server.listen(options.port ?? 0, host);
@@ -154,6 +188,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     advance: (ms: number) => {
       if (!(clock instanceof ManualClock)) throw new Error('advance() needs a ManualClock');
       clock.advance(ms);
+    },
+    endpoints: {
+      setBackend: (image, url) => server.endpoint.setBackend(image, url),
+      call: (endpoint, o) => callMicrovmEndpoint(`http://${urlHost}:${port}`, endpoint, o),
+      runHookCalls: () => [...server.endpoint.runHookCalls],
     },
     faults: {
       failNextBuild: (f) => server.injectBuildFailure(f),

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Clock, isManualClock } from './clock';
+import { endpointHostOf, MicrovmEndpoint } from './endpoint';
 import { ApiError, coreErr, makeError, mvErr, ServiceName } from './errors';
 import { buildInput, InputError, matchRoute, OperationDef, OPERATION_NAMES, formatValidation, validateInput } from './model';
 import { BuildFailureFault, ConnectorFailureFault, EventualConsistencyFault, MicrovmsService, OperationFault, Result } from './service';
@@ -61,6 +62,8 @@ const HANDLERS: Record<string, Handler> = {
 
 export interface ServerSettings {
   faults: boolean;
+  /** Endpoint backends per image name ('*' = all), see MicrovmEndpoint.setBackend. */
+  backends?: Record<string, string>;
   rateLimits: Record<string, RateLimit>;
   latencyMs: number;
 }
@@ -71,8 +74,12 @@ export class EmulatorServer {
   stats: Record<string, number> = {};
   private statsSince: number;
 
+  /** The MicroVM endpoints (data plane), answered on the same port by `Host` header. */
+  readonly endpoint: MicrovmEndpoint;
+
   constructor(public readonly svc: MicrovmsService, public readonly settings: ServerSettings) {
     this.statsSince = Date.now();
+    this.endpoint = new MicrovmEndpoint(svc, settings.backends);
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((e) => {
         if (!res.headersSent) this.sendJson(res, 500, { message: String(e?.message ?? e) }, { 'x-amzn-errortype': 'InternalServerException' });
@@ -98,6 +105,7 @@ export class EmulatorServer {
 
   resetAll(): void {
     this.svc.reset();
+    this.endpoint.reset();
     this.buckets.clear();
     this.resetStats();
   }
@@ -174,10 +182,10 @@ export class EmulatorServer {
 
   // ----- HTTP
 
-  private async readBody(req: IncomingMessage): Promise<string> {
+  private async readBody(req: IncomingMessage): Promise<Buffer> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
+    return Buffer.concat(chunks);
   }
 
   private sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -198,7 +206,13 @@ export class EmulatorServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
-    const raw = await this.readBody(req);
+    const bytes = await this.readBody(req);
+    const endpointHost = endpointHostOf(req.headers);
+    if (endpointHost) {
+      this.svc.sweep();
+      return this.endpoint.handle(endpointHost, req, bytes, res);
+    }
+    const raw = bytes.toString('utf8');
     if (url.pathname.startsWith('/_emulator/') || url.pathname === '/_emulator') {
       return this.handleAdmin(method, url, raw, res);
     }
@@ -283,8 +297,12 @@ export class EmulatorServer {
           svc.clock.advance(body.ms);
           return this.sendJson(res, 200, { now: svc.now(), iso: new Date(svc.now()).toISOString() });
         }
+        case 'POST /_emulator/backends':
+          if (typeof body.image !== 'string') return this.adminError(res, 400, 'body must be {"image": <image name or "*">, "url": <http URL, or null to remove>}');
+          this.endpoint.setBackend(body.image, body.url ?? undefined);
+          return this.sendJson(res, 200, { image: body.image, url: body.url ?? null });
         case 'POST /_emulator/microvms/traffic': {
-          const r = svc.traffic(String(body.microvm ?? ''), body.token, body.port ?? 8080);
+          const r = svc.traffic(String(body.microvm ?? ''), body.token);
           return this.sendJson(res, 200, r);
         }
         default:

@@ -3,7 +3,7 @@
  * quotas and injected faults. All state transitions are lazy (see timeline.ts): mutations write the planned
  * future of a resource, reads resolve it against the clock.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { Clock } from './clock';
 import { ApiError, coreErr, mvErr } from './errors';
 import { Segment, Timeline } from './timeline';
@@ -152,7 +152,7 @@ interface Image {
   baseVersionUserSpecified: boolean;
 }
 
-interface Microvm {
+export interface Microvm {
   id: string;
   uuid: string;
   imageArn: string;
@@ -187,6 +187,25 @@ interface Connector {
   tl: Timeline<'PENDING' | 'ACTIVE' | 'FAILED'>;
   update?: { tl: Timeline<'InProgress' | 'Successful' | 'Failed'>; configuration: any; operatorRole: string | null; applied: boolean; noChange: boolean };
   deleteTl?: Timeline<GoneState>;
+}
+
+/** What an auth token carries (emulator format). */
+export interface TokenClaims {
+  /** MicroVM id. */
+  mvm: string;
+  /** Expiry, epoch seconds. */
+  exp: number;
+  all: boolean;
+  ports: [number, number][];
+  shell: boolean;
+}
+
+/** The endpoint's answer to one request: 403 / 502 with the body to send, or 200 with the MicroVM to forward to. */
+export interface EndpointAccess {
+  status: number;
+  body: string;
+  state?: string;
+  vm?: Microvm;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -295,6 +314,10 @@ export class MicrovmsService {
   deletedConnectors = new Map<string, { id: string; name: string; arn: string }>();
   idempotency = new Map<string, { hash: string; status: number; body: unknown }>();
   faults: Faults = { buildFailures: [], connectorFailures: [], operations: [] };
+  /** Signs tokens so that a token edited by hand, or one from another emulator, fails like a forged one. */
+  private readonly tokenKey = randomBytes(32);
+  /** Called after each accepted RunMicrovm (the endpoint uses it for the `/run` hook). */
+  onLaunch?: (vm: Microvm) => void;
 
   constructor(public readonly settings: ServiceSettings) {}
 
@@ -423,6 +446,9 @@ export class MicrovmsService {
 
   imageState(img: Image, t = this.now()): string {
     if (img.deleteTl) return 'DELETING';
+    // Recorded (images-lifecycle/image-until-settled): after DeleteMicrovmImageVersion the image is
+    // polled back to UPDATED, and a DeleteMicrovmImage meanwhile is refused with "...: UPDATING".
+    if ([...img.versions.values()].some((v) => v.deleteTl?.state(t) === 'DELETING')) return 'UPDATING';
     return this.imageOpState(img, t);
   }
 
@@ -745,17 +771,12 @@ export class MicrovmsService {
     const img = this.requireImage(input.imageIdentifier);
     if (img.deleteTl) return { body: { imageIdentifier: input.imageIdentifier, state: 'DELETING' } };
     const st = this.imageState(img, t);
-    if (st === 'CREATING') {
-      // Recorded (m80 notes): a delete while the first build still runs is refused with 400.
-      throw mvErr.validation(`MicroVM image ${img.arn} cannot be deleted while its first version is being built. Try again after the build completes.`);
-    }
-    if (st === 'UPDATING') {
-      throw mvErr.conflict(`MicroVM image ${img.arn} cannot be deleted while version ${img.lastOp.version} is being built.`, img.arn, 'MicrovmImage');
-    }
+    // Recorded (recorded-facts.md, Images): a delete during a build, or while a version delete still
+    // drains (the image reads UPDATING then), is refused with 400 naming the state after the colon.
+    if (st === 'CREATING' || st === 'UPDATING') throw mvErr.validation(`Cannot delete MicroVM image in its current state: ${st}`);
+    // Recorded: any MicroVM not yet TERMINATED (TERMINATING included) blocks the delete with this 400.
     const active = [...this.microvms.values()].filter((vm) => vm.imageName === img.name && vm.imageArn === img.arn && this.vmState(vm, t) !== 'TERMINATED');
-    if (active.length > 0) {
-      throw mvErr.conflict(`MicroVM image ${img.arn} cannot be deleted while ${active.length} MicroVM(s) launched from it are not TERMINATED.`, img.arn, 'MicrovmImage');
-    }
+    if (active.length > 0) throw mvErr.validation('Cannot delete microvm image with running microvms.');
     img.deleteTl = new Timeline<GoneState>({ state: 'DELETING', at: t }).push({ state: 'GONE', at: t + this.delays.imageDelete });
     return { body: { imageIdentifier: input.imageIdentifier, state: 'DELETING' } };
   }
@@ -776,10 +797,9 @@ export class MicrovmsService {
     const t = this.now();
     const { img, ver } = this.requireVersion(input.imageIdentifier, input.imageVersion);
     if (img.deleteTl || ver.deleteTl) throw mvErr.conflict(`MicroVM image version ${ver.version} of ${img.arn} is being deleted.`, img.arn, 'MicrovmImageVersion');
-    const st = ver.tl.state(t);
-    if (st === 'PENDING' || st === 'IN_PROGRESS') {
-      throw mvErr.conflict(`MicroVM image version ${ver.version} of ${img.arn} is still being built (${st}).`, img.arn, 'MicrovmImageVersion');
-    }
+    // Recorded (recorded-facts.md, Images): a PATCH while the image builds is refused with this 409.
+    const st = this.imageState(img, t);
+    if (st === 'CREATING' || st === 'UPDATING') throw mvErr.conflict(`MicroVM Image is already in state: ${st}`, img.arn, 'MicrovmImage');
     if (ver.status !== input.status) {
       ver.status = input.status;
       ver.statusChangedAt = t;
@@ -1008,6 +1028,7 @@ export class MicrovmsService {
     this.planRunning(vm, t + this.delays.vmStart);
     this.applyCap(vm);
     this.microvms.set(vm.id, vm);
+    this.onLaunch?.(vm);
     return this.remember(ctx, { status: 200, body: this.microvmView(vm, t) }, 200);
   }
 
@@ -1078,52 +1099,74 @@ export class MicrovmsService {
   }
 
   /**
-   * Simulated inbound endpoint traffic (admin route): resets the idle timer of a RUNNING MicroVM and
-   * auto-resumes a SUSPENDED one whose idle policy enables it. Returns the status the proxy would answer.
+   * The MicroVM endpoint's checks for one inbound request, as recorded (recorded-facts.md, "The MicroVM
+   * endpoint"): no token or one that cannot be parsed → 403 "Request missing authentication"; a token for
+   * another MicroVM, a forged or expired one, or a host that names no MicroVM → 403 "Token authentication
+   * failed"; `allowedPorts` is not enforced here (it is checked when the token is issued); TERMINATED (or
+   * TERMINATING, PENDING) or SUSPENDED without auto-resume → 502 with an empty body. A RUNNING MicroVM's idle
+   * timer restarts; a SUSPENDED (or SUSPENDING) one with auto-resume wakes at once (GetMicrovm reads RUNNING
+   * right after). `host` is the endpoint host name (`<uuid>.lambda-microvm.<region>.on.aws`), a MicroVM id or ARN.
    */
-  traffic(identifier: string, token?: string, port = 8080): { status: number; body: string; state?: string } {
+  endpointAccess(host: string, token: string | undefined): EndpointAccess {
     const t = this.now();
     if (!token) return { status: 403, body: 'Request missing authentication' };
     const claims = this.decodeToken(token);
-    if (!claims) return { status: 403, body: 'Request missing authentication' };
-    const vm = this.findMicrovm(identifier) ?? [...this.microvms.values()].find((v) => v.uuid === identifier || this.endpointOf(v) === identifier);
-    if (!vm || claims.mvm !== vm.id || claims.exp * 1000 < t) return { status: 403, body: 'Token authentication failed' };
-    if (!claims.all && !(claims.ports as [number, number][]).some(([a, b]) => port >= a && port <= b)) return { status: 403, body: 'Access to port denied' };
+    if (claims === undefined) return { status: 403, body: 'Request missing authentication' };
+    const vm = this.findMicrovm(host) ?? [...this.microvms.values()].find((v) => this.endpointOf(v) === host.toLowerCase());
+    if (!vm || claims === null || claims.mvm !== vm.id || claims.exp * 1000 < t) return { status: 403, body: 'Token authentication failed' };
     const st = this.vmState(vm, t);
     if (st === 'RUNNING') {
       vm.tl.truncate(t);
       this.planRunning(vm, t);
       this.applyCap(vm);
-      return { status: 200, body: '', state: st };
+      return { status: 200, body: '', state: st, vm };
     }
-    if (st === 'SUSPENDED' && vm.idlePolicy?.autoResumeEnabled) {
+    if ((st === 'SUSPENDED' || st === 'SUSPENDING') && vm.idlePolicy?.autoResumeEnabled) {
       vm.tl.truncate(t).push({ state: 'RUNNING', at: t });
       this.planRunning(vm, t);
       this.applyCap(vm);
-      return { status: 200, body: '', state: 'RUNNING' };
+      return { status: 200, body: '', state: 'RUNNING', vm };
     }
     return { status: 502, body: '', state: st };
   }
 
+  /** The admin traffic route's view of {@link endpointAccess} (kept for scripts written against it). */
+  traffic(identifier: string, token?: string): { status: number; body: string; state?: string } {
+    const { status, body, state } = this.endpointAccess(identifier, token);
+    return state === undefined ? { status, body } : { status, body, state };
+  }
+
   // ----- auth tokens
+
+  private tokenTag(signed: string): Buffer {
+    return createHmac('sha256', this.tokenKey).update(signed).digest().subarray(0, 16);
+  }
 
   private makeToken(vm: Microvm, minutes: number, ports: any[] | 'shell'): string {
     const header = b64url(JSON.stringify({ kid: randomUUID(), alg: 'dir', enc: 'A256GCM' }));
     const all = ports === 'shell' || ports.some((p) => p.allPorts !== undefined);
     const ranges = ports === 'shell' ? [[8022, 8022]] : ports.filter((p) => p.allPorts === undefined).map((p) => (p.port !== undefined ? [p.port, p.port] : [p.range.startPort, p.range.endPort]));
     const claims = { mvm: vm.id, exp: Math.floor(this.now() / 1000) + minutes * 60, all: ports === 'shell' ? false : all, ports: ranges, shell: ports === 'shell' };
-    // Shaped like a JWE compact serialization (header..iv.payload.tag); the payload is NOT encrypted: it is an emulator.
-    return `${header}..${b64url(randomBytes(12))}.${b64url(JSON.stringify(claims))}.${b64url(randomBytes(16))}`;
+    // Shaped like a JWE compact serialization (header..iv.payload.tag); the payload is NOT encrypted (it is an
+    // emulator), the tag is an HMAC under a key of this emulator instance.
+    const signed = `${header}..${b64url(randomBytes(12))}.${b64url(JSON.stringify(claims))}`;
+    return `${signed}.${b64url(this.tokenTag(signed))}`;
   }
 
-  decodeToken(token: string): any | undefined {
+  /** The token's claims; `undefined` when it cannot be parsed, `null` when it parses but was not issued here. */
+  decodeToken(token: string): TokenClaims | null | undefined {
     const parts = token.split('.');
     if (parts.length !== 5) return undefined;
+    let claims: TokenClaims;
     try {
-      return JSON.parse(Buffer.from(parts[3], 'base64url').toString('utf8'));
+      claims = JSON.parse(Buffer.from(parts[3], 'base64url').toString('utf8'));
     } catch {
       return undefined;
     }
+    if (typeof claims !== 'object' || claims === null || typeof claims.mvm !== 'string') return undefined;
+    const tag = Buffer.from(parts[4], 'base64url');
+    const expected = this.tokenTag(parts.slice(0, 4).join('.'));
+    return tag.length === expected.length && timingSafeEqual(tag, expected) ? claims : null;
   }
 
   private tokenTarget(identifier: string, minutes: number): Microvm {
@@ -1261,14 +1304,13 @@ export class MicrovmsService {
       if (us.code) body.LastUpdateStatusReasonCode = us.code;
     }
     body.LastModified = iso(Math.max(v.lastModified, state === 'PENDING' ? c.createdAt : seg.at));
-    body.Version = v.version;
-    body.LatestVersion = latest.version;
-    body.LatestVersionArn = `${c.arn}:${latest.version}`;
+    // Recorded (connectors/get-until-active): no Version / LatestVersion / LatestVersionArn members.
     return body;
   }
 
   createNetworkConnector(input: any): Result {
     const t = this.now();
+    requireConnectorMembers(input, true);
     const ctx = this.idem('CreateNetworkConnector', input.ClientToken, input, 'ClientToken', 'core');
     if (ctx?.replay) return ctx.replay;
     const name: string = input.Name;
@@ -1281,7 +1323,7 @@ export class MicrovmsService {
     }
     const vpc = input.Configuration?.VpcEgressConfiguration;
     if (vpc && (!vpc.SubnetIds || vpc.SubnetIds.length === 0)) throw coreErr.invalidParameter('VpcEgressConfiguration.SubnetIds must contain at least one subnet.');
-    const id = `nc-${randomBytes(9).toString('hex').slice(0, 17)}`;
+    const id = `nc-${randomUUID()}`; // recorded: nc-<uuid>
     const failure = this.takeConnectorFailure('create', [name]);
     const configuration = normalizeConnectorConfig(input.Configuration);
     const c: Connector = {
@@ -1326,6 +1368,7 @@ export class MicrovmsService {
 
   updateNetworkConnector(input: any): Result {
     const t = this.now();
+    requireConnectorMembers(input, false);
     const ctx = this.idem('UpdateNetworkConnector', input.ClientToken, input, 'ClientToken', 'core');
     if (ctx?.replay) return ctx.replay;
     const { c } = this.requireConnector(input.Identifier);
@@ -1436,6 +1479,20 @@ export class MicrovmsService {
       memoryQuotaMiB: this.settings.memoryQuotaMiB,
     };
   }
+}
+
+/**
+ * Recorded (recorded-facts.md, Network connectors): ClientToken, OperatorRole, NetworkProtocol and
+ * AssociatedComputeResourceTypes are enforced although the model marks them optional, with 400
+ * InvalidParameterValueException and a prose message. Runs after the model's own checks.
+ */
+function requireConnectorMembers(input: any, create: boolean): void {
+  if (typeof input.ClientToken !== 'string' || input.ClientToken === '') throw coreErr.invalidParameter('ClientToken is a required field');
+  if (typeof input.OperatorRole !== 'string' || input.OperatorRole === '') throw coreErr.invalidParameter('NetworkConnectorOperatorRole is required for VPC_EGRESS connector type');
+  const vpc = input.Configuration?.VpcEgressConfiguration;
+  if (!vpc && !create) return;
+  if (!vpc?.NetworkProtocol) throw coreErr.invalidParameter('NetworkProtocol is required for VPC_EGRESS connector type');
+  if (!vpc.AssociatedComputeResourceTypes?.length) throw coreErr.invalidParameter('AssociatedComputeResourceTypes is required for VPC_EGRESS connector type');
 }
 
 function normalizeConnectorConfig(cfg: any): any {

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { RunMicrovmCommandInput } from '@aws-sdk/client-lambda-microvms';
 import type { UpdatePolicy } from './plan';
+import { MAX_HANDLER_WAIT_SECONDS } from '../../src/private/wire';
 import type { FleetProps } from '../../src/private/wire';
-import { ProvisioningError } from '../shared/framework';
-import { canonical, toBool, toInt } from '../shared/props';
+import { canonical, optionalInt, requireInt, requireOneOf, toBool, toInt, WireMismatchError } from '../shared/props';
 
 /** What every instance of one configuration is launched with (the payload comes separately). */
 export type LaunchInput = Omit<RunMicrovmCommandInput, 'clientToken' | 'runHookPayload'>;
@@ -64,44 +64,22 @@ const UPDATE_POLICIES: readonly UpdatePolicy[] = ['ROLLING', 'REPLACE_ALL'];
 /**
  * Reads the fleet's settings. The construct sends every one of them valid: a missing, malformed or
  * out-of-range value means the construct and this handler are different versions, and fails the
- * deploy naming the property and the value instead of falling back to a default.
+ * deploy naming the property and the value (WireMismatchError) instead of falling back to a default.
  */
 export function fleetSettings(props: FleetProps): FleetSettings {
-  const policy = props.UpdatePolicy as UpdatePolicy;
-  if (!UPDATE_POLICIES.includes(policy)) wireError('UpdatePolicy', props.UpdatePolicy, `one of ${UPDATE_POLICIES.join(', ')}`);
   return {
-    desired: integer(props, 'DesiredCount', 0, MAX_DESIRED_COUNT)!,
-    updatePolicy: policy,
-    batchSize: integer(props, 'BatchSize', 1, MAX_DESIRED_COUNT, true),
-    suspendAfterLaunch: boolean(props, 'SuspendAfterLaunch'),
-    launchRate: positiveNumber(props, 'LaunchRate', MAX_LAUNCH_RATE),
-    timeoutSeconds: integer(props, 'TimeoutSeconds', 1, 86_400)!,
+    desired: requireInt(props.DesiredCount, 'DesiredCount', 0, MAX_DESIRED_COUNT),
+    updatePolicy: requireOneOf(props.UpdatePolicy, 'UpdatePolicy', UPDATE_POLICIES),
+    batchSize: optionalInt(props.BatchSize, 'BatchSize', 1, MAX_DESIRED_COUNT),
+    suspendAfterLaunch: requireOneOf(props.SuspendAfterLaunch ?? 'false', 'SuspendAfterLaunch', ['true', 'false']) === 'true',
+    launchRate: positiveNumber(props.LaunchRate, 'LaunchRate', MAX_LAUNCH_RATE),
+    timeoutSeconds: requireInt(props.TimeoutSeconds, 'TimeoutSeconds', 1, MAX_HANDLER_WAIT_SECONDS),
   };
 }
 
-function wireError(name: string, value: unknown, allowed: string): never {
-  throw new ProvisioningError(`MicroVmFleet property ${name} must be ${allowed}, got ${JSON.stringify(value)}: ` +
-    'the construct and the provider handler come from different versions of cdk-lambda-microvms (deploy both from one version).');
-}
-
-function integer(props: FleetProps, name: keyof FleetProps, min: number, max: number, optional = false): number | undefined {
-  const raw = props[name] as unknown;
-  if (optional && raw === undefined) return undefined;
-  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) wireError(name, raw, `an integer from ${min} to ${max}`);
+/** A required number above 0 and at most `max` (a rate: fractions allowed). */
+function positiveNumber(value: unknown, name: string, max: number): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+  if (!Number.isFinite(n) || n <= 0 || n > max) throw new WireMismatchError(name, value, `a number above 0 and at most ${max}`);
   return n;
-}
-
-function positiveNumber(props: FleetProps, name: keyof FleetProps, max: number): number {
-  const raw = props[name] as unknown;
-  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
-  if (!Number.isFinite(n) || n <= 0 || n > max) wireError(name, raw, `a number above 0 and at most ${max}`);
-  return n;
-}
-
-function boolean(props: FleetProps, name: keyof FleetProps): boolean {
-  const raw = props[name] as unknown;
-  if (raw === undefined || raw === 'false' || raw === false) return false;
-  if (raw === 'true' || raw === true) return true;
-  return wireError(name, raw, '"true" or "false"');
 }

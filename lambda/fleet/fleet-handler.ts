@@ -1,4 +1,5 @@
 import {
+  GetMicrovmCommand,
   GetMicrovmImageCommand,
   GetMicrovmImageVersionCommand,
   ResumeMicrovmCommand,
@@ -10,7 +11,9 @@ import { configHash, FleetSettings, fleetSettings, launchInput } from './fleet-c
 import { Fence, Inventory, MetaRecord, owns, SlotRecord, slotKey } from './inventory';
 import { describeError, LaunchRequest, LaunchResult, Launcher, TokenBucket } from './launcher';
 import { plan, Plan } from './plan';
-import { FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps } from '../../src/private/wire';
+import {
+  FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, MAX_HANDLER_WAIT_SECONDS, MAX_RUN_HOOK_PAYLOAD_BYTES, SERVICE_DEFAULT_MEMORY_MIB,
+} from '../../src/private/wire';
 import type { Clock } from '../shared/clock';
 import { classifyError, errorMessage, errorName } from '../shared/errors';
 import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
@@ -33,20 +36,22 @@ const LIST_GRACE_MS = 60_000;
  * flight and the final writes. The framework waits 15 s between calls, so each call works on
  * continuously for as long as it safely can.
  */
-const DEFAULT_STEP_BUDGET_MS = 100_000;
+const DEFAULT_STEP_BUDGET_MS = 105_000;
 /** Within a step, readiness is observed again this often while the fleet waits for instances. */
 const ROUND_MS = 1_500;
-/** Launches sent per round: this many seconds of the launch rate, then the fleet is observed again. */
+/** Launches recorded ahead of the launcher: this many seconds of its rate. */
 const LAUNCH_CHUNK_SECONDS = 3;
+/** Within a step, every instance is observed at least this often (the rest of the rounds observe only the changing ones). */
+const FULL_OBSERVE_MS = 30_000;
+/** Up to this many changing instances are observed with GetMicrovm each; more, with ListMicrovms pages. */
+const MAX_GETS_PER_ROUND = 100;
+/** GetMicrovm calls per second (the service's limit is 100/s, shared with the apps' reads). */
+const GET_RATE = 50;
 /** The service's TerminateMicrovm rate is 10/s, SuspendMicrovm 2/s, ResumeMicrovm 5/s. */
 const TERMINATE_RATE = 10;
 const SUSPEND_RATE = 2;
 const RESUME_RATE = 5;
-const DEFAULT_MEMORY_MIB = 2048;
-const MAX_PAYLOAD_BYTES = 4096;
 const MAX_IDS_IN_MESSAGE = 10;
-/** A Delete whose properties carry no valid timeout stops trying after the provider's 55 minutes. */
-const DELETE_FALLBACK_TIMEOUT_MS = 55 * 60_000;
 
 export interface FleetHandlerOptions {
   /** Epoch ms and waiting; tests pass the emulator's manual clock. */
@@ -56,6 +61,8 @@ export interface FleetHandlerOptions {
   readonly secrets?: SecretsManagerClient;
   /** Work per isComplete call before it returns (in-flight calls finish after it). */
   readonly stepBudgetMs?: number;
+  /** RunMicrovm paced by adaptive backoff (see LauncherOptions.adaptive). @default false */
+  readonly adaptiveLaunchRate?: boolean;
   readonly random?: () => number;
 }
 
@@ -68,13 +75,51 @@ interface Target extends Fence {
   readonly hash: string;
 }
 
-/** What one round of a step did. */
-interface Round {
-  /** Set when the step answers now. */
-  readonly response?: IsCompleteResponse;
-  /** Launches were sent (they took their own, paced, time): observe again at once. */
-  readonly acted: boolean;
+/**
+ * Calls a step runs in the background while its rounds keep observing, and the slots they are
+ * for: a round never sends a second call for a slot whose call is in flight.
+ */
+class Background {
+  public readonly launching = new Set<string>();
+  public readonly terminating = new Set<string>();
+  public readonly suspending = new Set<string>();
+  public readonly resuming = new Set<string>();
+  private readonly running = new Set<Promise<void>>();
+  private failure?: { readonly err: unknown };
+
+  public run(work: () => Promise<void>): void {
+    const p: Promise<void> = work()
+      .catch((err) => { this.failure ??= { err }; })
+      .finally(() => { this.running.delete(p); });
+    this.running.add(p);
+  }
+
+  /** Throws the first failure of the background work. */
+  public check(): void {
+    if (this.failure) throw this.failure.err;
+  }
+
+  /** Waits for everything in flight (nothing new is sent after the step's end). */
+  public async settle(): Promise<void> {
+    while (this.running.size) await Promise.all([...this.running]);
+  }
 }
+
+/** What one isComplete step shares across its rounds: one pace per operation. */
+interface StepWork {
+  readonly background: Background;
+  readonly launcher: Launcher;
+  readonly buckets: { readonly terminate: TokenBucket; readonly suspend: TokenBucket; readonly resume: TokenBucket };
+  /** Epoch ms after which nothing new is sent. */
+  readonly stepEnd: number;
+  /** When every instance was last observed (epoch ms; 0: not yet in this step). */
+  observedAllAt: number;
+}
+
+/** Which instances a round observes: all of them, or only those whose state is about to change. */
+type ObserveScope = 'all' | 'changing';
+/** States an instance stays in until something acts on it (or its idle policy or cap does). */
+const SETTLED_STATES: ReadonlySet<string> = new Set(['RUNNING', 'SUSPENDED']);
 
 /**
  * Custom::LambdaMicroVmFleet: N MicroVMs from one image version, driven by an inventory (a DynamoDB
@@ -181,7 +226,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
       return this.timeoutMs(props);
     } catch (err) {
       log('delete: the properties carry no valid timeout; the provider\'s own limit applies', { error: errorName(err) });
-      return DELETE_FALLBACK_TIMEOUT_MS;
+      return MAX_HANDLER_WAIT_SECONDS * 1000;
     }
   }
 
@@ -202,19 +247,43 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     };
     const inventory = this.inventoryFor(props.TableName);
     const stepEnd = this.clock.now() + this.stepBudgetMs;
-    const launcher = new Launcher(this.runClient, { rate: target.settings.launchRate, clock: this.clock, random: this.random });
+    const work: StepWork = {
+      background: new Background(),
+      launcher: new Launcher(this.runClient, {
+        rate: target.settings.launchRate, clock: this.clock, random: this.random, adaptive: this.options.adaptiveLaunchRate,
+      }),
+      buckets: {
+        terminate: new TokenBucket(TERMINATE_RATE, 1, this.clock),
+        suspend: new TokenBucket(SUSPEND_RATE, 1, this.clock),
+        resume: new TokenBucket(RESUME_RATE, 1, this.clock),
+      },
+      stepEnd,
+      observedAllAt: 0,
+    };
     for (;;) {
       const meta = await inventory.getMeta(target.fleetId);
-      if (!owns(meta, target)) return this.superseded(target, meta);
-      if (event.RequestType === 'Create' && meta!.failure) return this.cleanUpFailedCreate(event, target, inventory, meta!, stepEnd);
-      let round: Round;
+      if (!owns(meta, target)) {
+        await work.background.settle();
+        return this.superseded(target, meta);
+      }
+      if (event.RequestType === 'Create' && meta!.failure) {
+        await work.background.settle();
+        return this.cleanUpFailedCreate(event, target, inventory, meta!, stepEnd);
+      }
       try {
+        work.background.check();
         if (this.clock.now() > progress.deadline) {
           throw new ProvisioningError(`MicroVmFleet ${target.fleetId} did not converge in time: ${await this.summary(inventory, target)}. ` +
             'Raise `timeout`, lower `desiredCount`, or raise `launchRate` (and the RunMicrovm rate quota).');
         }
-        round = await this.reconcileRound(event, target, inventory, meta!, launcher, stepEnd);
+        const response = await this.reconcileRound(event, target, inventory, meta!, work);
+        if (response || this.clock.now() + ROUND_MS >= stepEnd) {
+          await work.background.settle();
+          work.background.check();
+          return response ?? { IsComplete: false };
+        }
       } catch (err) {
+        await work.background.settle();
         if (event.RequestType !== 'Create') throw asProvisioningError(err);
         // Clean up before reporting: the rollback's Delete then finds nothing left.
         const failure = asProvisioningError(err).message;
@@ -222,9 +291,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
         if (!await inventory.putMetaIf({ ...meta!, failure }, target)) return this.superseded(target, await inventory.getMeta(target.fleetId));
         continue;
       }
-      if (round.response) return round.response;
-      if (this.clock.now() + ROUND_MS >= stepEnd) return { IsComplete: false };
-      if (!round.acted) await this.clock.sleep(ROUND_MS);
+      await this.clock.sleep(ROUND_MS);
     }
   }
 
@@ -234,17 +301,27 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     throw new ProvisioningError(`request ${target.requestId} was superseded (${supersededBy(meta)}): stopped without acting.`);
   }
 
-  /** One round: observe, plan, act. */
+  /**
+   * One round: observe, plan, act. Launches, terminations, suspends and resumes run in the
+   * background at their own pace while the following rounds keep observing; a round never sends
+   * twice for a slot whose call is still in flight. Answers only when the fleet has converged.
+   */
   private async reconcileRound(event: CompleteEvent, target: Target, inventory: Inventory, meta: MetaRecord,
-    launcher: Launcher, stepEnd: number): Promise<Round> {
+    work: StepWork): Promise<IsCompleteResponse | undefined> {
     const fleetId = target.fleetId;
+    const busy = work.background;
     let records = await inventory.listSlots(fleetId);
     // Launches whose outcome is unknown (a crash, or retries exhausted): re-issue the recorded tokens.
-    records = await this.resolveLaunching(event, inventory, records, stepEnd, launcher);
-    records = await this.observeStates(inventory, records, fleetId);
+    records = await this.resolveLaunching(event, inventory, records, work.stepEnd, work.launcher, busy.launching);
+    const full = this.clock.now() - work.observedAllAt >= FULL_OBSERVE_MS;
+    records = await this.observeStates(inventory, records, full ? 'all' : 'changing');
+    if (full) work.observedAllAt = this.clock.now();
+    // What this step already asked for counts as done for the plan.
+    const planned = records.map((r) => (busy.terminating.has(r.sk) ? { ...r, state: 'TERMINATING' }
+      : busy.suspending.has(r.sk) && r.state === 'RUNNING' ? { ...r, state: 'SUSPENDING' } : r));
 
     const p = plan({
-      slots: records,
+      slots: planned,
       target: {
         generation: target.generation,
         configHash: target.hash,
@@ -264,46 +341,60 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     if (p.converged) {
       const current = records.filter((r) => r.configHash === target.hash && !p.drop.includes(r.sk));
       log('fleet converged', { fleetId, instances: current.length });
-      return { response: { IsComplete: true, Data: this.attributes(target, current) }, acted: true };
+      return { IsComplete: true, Data: this.attributes(target, current) };
     }
     if (p.quotaBlocked) {
       throw await this.quotaError(undefined, target, records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING').length);
     }
-    await this.act(p, records, inventory, fleetId, stepEnd);
-    const chunk = Math.max(1, Math.ceil(target.settings.launchRate * LAUNCH_CHUNK_SECONDS));
-    const launches = Math.min(p.launches, chunk);
-    if (launches > 0 && this.clock.now() < stepEnd) {
-      await this.launchNew(event, target, inventory, records, launches, stepEnd, launcher);
-      return { acted: true };
+    this.act(p, records, inventory, fleetId, work);
+    // Launches are recorded (and so counted in flight) just ahead of the launcher: at most a few
+    // seconds of its rate wait in its queue, so a rolling batch is made of launches really sent.
+    // A create or scale-out holds no extra memory while it waits: a longer queue keeps the launcher busy.
+    const chunk = Math.max(1, Math.ceil(target.settings.launchRate * (p.counts.old > 0 ? LAUNCH_CHUNK_SECONDS : 4 * LAUNCH_CHUNK_SECONDS)));
+    const launches = Math.min(p.launches, Math.max(0, chunk - busy.launching.size));
+    if (launches > 0 && this.clock.now() < work.stepEnd) {
+      // Recorded now (the next round counts them in flight); sent in the background.
+      const fresh = await this.recordLaunches(event, target, inventory, records, launches);
+      for (const r of fresh) busy.launching.add(r.clientToken);
+      busy.run(() => this.sendLaunches(event, target, inventory, records, fresh, work)
+        .finally(() => fresh.forEach((r) => busy.launching.delete(r.clientToken))));
     }
     log('waiting for instances', { fleetId, ...p.counts, desired: target.settings.desired });
-    return { acted: false };
+    return undefined;
   }
 
-  /** Terminations, suspends and resumes of a plan, each at the service's pace. */
-  private async act(p: Plan, records: SlotRecord[], inventory: Inventory, fleetId: string, stepEnd: number): Promise<void> {
+  /** Starts the terminations, suspends and resumes of a plan in the background, each at the service's pace. */
+  private act(p: Plan, records: SlotRecord[], inventory: Inventory, fleetId: string, work: StepWork): void {
+    const busy = work.background;
     const bySk = new Map(records.map((r) => [r.sk, r]));
-    const pick = (sks: readonly string[]) => sks.map((sk) => bySk.get(sk)!).filter((r) => r.phase === 'LAUNCHED');
-    const terminate = pick(p.terminate);
-    const suspend = pick(p.suspend);
-    const resume = pick(p.resume);
-    const updated: SlotRecord[] = [];
-    if (terminate.length) {
-      log('terminating', { fleetId, count: terminate.length });
-      // Kept on record as TERMINATING (they still hold memory) until observed stopped.
-      updated.push(...(await this.terminate(terminate, stepEnd)).map((r) => ({ ...r, state: 'TERMINATING' })));
-    }
-    if (suspend.length) {
-      log('suspending (warm pool)', { fleetId, count: suspend.length });
-      updated.push(...(await this.transition(suspend, SUSPEND_RATE, stepEnd, (id) => new SuspendMicrovmCommand({ microvmIdentifier: id })))
-        .map((r) => ({ ...r, state: 'SUSPENDING' })));
-    }
-    if (resume.length) {
-      log('resuming (warm pool off)', { fleetId, count: resume.length });
-      // Stays SUSPENDED on record until observed RUNNING (the resume hook runs first).
-      await this.transition(resume, RESUME_RATE, stepEnd, (id) => new ResumeMicrovmCommand({ microvmIdentifier: id }));
-    }
-    if (updated.length) await inventory.putSlots(updated);
+    const pick = (sks: readonly string[], inFlight: Set<string>) => sks.map((sk) => bySk.get(sk)!)
+      .filter((r) => r.phase === 'LAUNCHED' && !inFlight.has(r.sk));
+    const start = (what: string, recs: SlotRecord[], inFlight: Set<string>, call: () => Promise<SlotRecord[]>) => {
+      if (!recs.length) return;
+      log(what, { fleetId, count: recs.length });
+      recs.forEach((r) => inFlight.add(r.sk));
+      busy.run(async () => {
+        try {
+          const done = await call();
+          if (done.length) await inventory.putSlots(done);
+        } finally {
+          recs.forEach((r) => inFlight.delete(r.sk));
+        }
+      });
+    };
+    const terminate = pick(p.terminate, busy.terminating);
+    // Kept on record as TERMINATING (they still hold memory) until observed stopped.
+    start('terminating', terminate, busy.terminating, async () => (await this.terminate(terminate, work.buckets.terminate, work.stepEnd))
+      .map((r) => ({ ...r, state: 'TERMINATING' })));
+    const suspend = pick(p.suspend, busy.suspending);
+    start('suspending (warm pool)', suspend, busy.suspending, async () => (await this.transition(suspend, work.buckets.suspend, work.stepEnd,
+      (id) => new SuspendMicrovmCommand({ microvmIdentifier: id }))).map((r) => ({ ...r, state: 'SUSPENDING' })));
+    const resume = pick(p.resume, busy.resuming);
+    // Stays SUSPENDED on record until observed RUNNING (the resume hook runs first).
+    start('resuming (warm pool off)', resume, busy.resuming, async () => {
+      await this.transition(resume, work.buckets.resume, work.stepEnd, (id) => new ResumeMicrovmCommand({ microvmIdentifier: id }));
+      return [];
+    });
   }
 
   private async cleanUpFailedCreate(event: CompleteEvent, target: Target, inventory: Inventory, meta: MetaRecord,
@@ -314,8 +405,9 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     throw new ProvisioningError(`${meta.failure} Every MicroVM this deploy launched was terminated${terminated ? ` (${terminated} in the last step)` : ''}; the inventory is empty.`);
   }
 
-  private async launchNew(event: CompleteEvent, target: Target, inventory: Inventory, records: SlotRecord[], count: number,
-    stepEnd: number, launcher: Launcher): Promise<void> {
+  /** Reserves slots under the fence and records them LAUNCHING, BEFORE any RunMicrovm. */
+  private async recordLaunches(event: CompleteEvent, target: Target, inventory: Inventory, records: SlotRecord[],
+    count: number): Promise<SlotRecord[]> {
     const props = target.props;
     // Reserve the slot numbers under the fence: a slot (and so a token) is never used twice.
     const meta = await inventory.getMeta(target.fleetId);
@@ -340,27 +432,35 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
         recordedAt: now,
       });
     }
-    // Recorded BEFORE RunMicrovm, then the fence is read again: a Delete that took the fleet in
-    // between finds these records and resolves them itself; nothing is sent from here.
     await inventory.putSlots(fresh);
+    return fresh;
+  }
+
+  /**
+   * Sends recorded launches. The fence is read again first: a Delete that took the fleet in between
+   * finds these records and resolves them itself; nothing is sent from here.
+   */
+  private async sendLaunches(event: CompleteEvent, target: Target, inventory: Inventory, records: SlotRecord[], fresh: SlotRecord[],
+    work: StepWork): Promise<void> {
+    const props = target.props;
     const after = await inventory.getMeta(target.fleetId);
     if (!owns(after, target)) {
       await inventory.deleteSlots(target.fleetId, fresh.map((r) => r.sk));
       this.superseded(target, after);
     }
-    log('launching', { fleetId: target.fleetId, count, generation: target.generation });
+    log('launching', { fleetId: target.fleetId, count: fresh.length, generation: target.generation });
     const input = { ...launchInput(props, target.version), runHookPayload: await this.payload(props, event.RequestId) };
-    const results = await this.runBatch(inventory, fresh, fresh.map((r) => ({ clientToken: r.clientToken, input })), stepEnd, launcher, true, target);
+    const requests = fresh.map((r) => ({ clientToken: r.clientToken, input }));
+    const results = await this.runBatch(inventory, fresh, requests, work.stepEnd, work.launcher, true, target);
     const launchedBefore = records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING').length;
     const quota = results.find((r) => r.error && classifyError(r.error) === 'quota');
     if (quota) {
       // Learn how many instances the account's memory quota lets this fleet hold; the planner
       // launches no more than that, and replaces terminate-first when it must.
-      const held = records.filter((r) => !['TERMINATING', 'TERMINATED', 'GONE'].includes(r.state ?? '')).length;
-      const capacity = held + results.filter((r) => r.microvmId).length;
-      log('RunMicrovm refused by the memory quota: fleet capacity learned', { fleetId: target.fleetId, capacity });
+      const held = (await inventory.listSlots(target.fleetId)).filter((r) => r.phase === 'LAUNCHED' && !['TERMINATING', 'TERMINATED', 'GONE'].includes(r.state ?? '')).length;
+      log('RunMicrovm refused by the memory quota: fleet capacity learned', { fleetId: target.fleetId, capacity: held });
       const m = await inventory.getMeta(target.fleetId);
-      if (owns(m, target)) await inventory.putMetaIf({ ...m!, capacity }, target);
+      if (owns(m, target)) await inventory.putMetaIf({ ...m!, capacity: held }, target);
       const replaceable = records.some((r) => r.configHash !== target.hash && r.phase === 'LAUNCHED' && r.state !== 'TERMINATING');
       if (!replaceable) throw await this.quotaError(quota.error, target, launchedBefore + results.filter((r) => r.microvmId).length);
     }
@@ -414,10 +514,10 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
   }
 
   private async quotaError(err: unknown, target: Target, holding: number): Promise<ProvisioningError> {
-    let memory = DEFAULT_MEMORY_MIB;
+    let memory = SERVICE_DEFAULT_MEMORY_MIB;
     try {
       const v = await this.client.send(new GetMicrovmImageVersionCommand({ imageIdentifier: target.props.ImageArn, imageVersion: target.version }));
-      memory = v.resources?.[0]?.minimumMemoryInMiB ?? DEFAULT_MEMORY_MIB;
+      memory = v.resources?.[0]?.minimumMemoryInMiB ?? SERVICE_DEFAULT_MEMORY_MIB;
     } catch (e) {
       log('could not read the image memory size', { error: errorName(e) });
     }
@@ -439,8 +539,8 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
 
   /** Re-issues the recorded tokens of LAUNCHING records, with the configuration they were recorded with. */
   private async resolveLaunching(event: CompleteEvent, inventory: Inventory, records: SlotRecord[], stepEnd: number,
-    launcher: Launcher): Promise<SlotRecord[]> {
-    const launching = records.filter((r) => r.phase === 'LAUNCHING');
+    launcher: Launcher, inFlight: ReadonlySet<string> = new Set()): Promise<SlotRecord[]> {
+    const launching = records.filter((r) => r.phase === 'LAUNCHING' && !inFlight.has(r.clientToken));
     if (!launching.length) return records;
     const fleetId = launching[0].pk;
     const candidates = [event.ResourceProperties, event.OldResourceProperties].filter((p): p is FleetProps => !!p);
@@ -474,23 +574,40 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
   }
 
   /**
-   * One ListMicrovms pass per (image, version): records the states seen; an instance no longer
-   * listed past the grace period is GONE (the planner drops and replaces it).
+   * Observes the instances and records the states seen; an instance no longer listed past the grace
+   * period is GONE (the planner drops and replaces it). Every instance is observed when `watch` says
+   * so (at most every 30 s within a step, and always on a delete), by ListMicrovms pages per (image,
+   * version); in between, only the instances whose state is about to change (PENDING, SUSPENDING,
+   * TERMINATING, ...), by GetMicrovm each when they are few, so that a large fleet's settled
+   * instances are not listed again every round.
    */
-  private async observeStates(inventory: Inventory, records: SlotRecord[], fleetId: string): Promise<SlotRecord[]> {
+  private async observeStates(inventory: Inventory, records: SlotRecord[], watch: ObserveScope = 'all'): Promise<SlotRecord[]> {
     const launched = records.filter((r) => r.phase === 'LAUNCHED');
-    if (!launched.length) return records;
+    const watched = watch === 'all' ? launched : launched.filter((r) => !SETTLED_STATES.has(r.state ?? ''));
+    if (!watched.length) return records;
     const vms = new Map<string, string>();
-    const groups = new Map(launched.map((r) => [`${r.imageArn}\u0000${r.imageVersion}`, r]));
-    for (const g of groups.values()) {
-      for (const vm of await listMicrovms(this.client, { imageArn: g.imageArn, imageVersion: g.imageVersion, liveOnly: false })) {
-        if (vm.microvmId && vm.state) vms.set(vm.microvmId, vm.state);
+    if (watch === 'changing' && watched.length <= MAX_GETS_PER_ROUND) {
+      await paced(watched, new TokenBucket(GET_RATE, GET_RATE, this.clock), this.clock, Infinity, async (r) => {
+        try {
+          const vm = await this.client.send(new GetMicrovmCommand({ microvmIdentifier: r.microvmId! }));
+          if (vm.state) vms.set(r.microvmId!, vm.state);
+        } catch (err) {
+          if (classifyError(err) !== 'notFound') throw err;
+        }
+      }, 16);
+    } else {
+      const groups = new Map(watched.map((r) => [`${r.imageArn}\u0000${r.imageVersion}`, r]));
+      for (const g of groups.values()) {
+        for (const vm of await listMicrovms(this.client, { imageArn: g.imageArn, imageVersion: g.imageVersion, liveOnly: false })) {
+          if (vm.microvmId && vm.state) vms.set(vm.microvmId, vm.state);
+        }
       }
     }
     const now = this.clock.now();
+    const watchedSks = new Set(watched.map((r) => r.sk));
     const changed: SlotRecord[] = [];
     const out = records.map((r) => {
-      if (r.phase !== 'LAUNCHED') return r;
+      if (!watchedSks.has(r.sk)) return r;
       const seen = vms.get(r.microvmId!);
       const state = seen ?? (now - (r.launchedAt ?? r.recordedAt) < LIST_GRACE_MS ? r.state ?? 'PENDING' : 'GONE');
       if (state === r.state) return r;
@@ -499,14 +616,13 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
       return next;
     });
     if (changed.length) await inventory.putSlots(changed.filter((r) => r.state !== 'GONE' && r.state !== 'TERMINATED'));
-    if (!vms.size && launched.length) log('no instance of this fleet is listed yet', { fleetId });
     return out;
   }
 
   /** TerminateMicrovm at the service's pace; returns the records whose instances are stopping or gone. */
-  private async terminate(records: SlotRecord[], stepEnd: number): Promise<SlotRecord[]> {
+  private async terminate(records: SlotRecord[], bucket: TokenBucket, stepEnd: number): Promise<SlotRecord[]> {
     // Already gone, or already TERMINATED: nothing more to do for it.
-    return this.transition(records, TERMINATE_RATE, stepEnd, (id) => new TerminateMicrovmCommand({ microvmIdentifier: id }),
+    return this.transition(records, bucket, stepEnd, (id) => new TerminateMicrovmCommand({ microvmIdentifier: id }),
       (err) => classifyError(err) === 'notFound');
   }
 
@@ -515,9 +631,8 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
    * was accepted (or whose refusal `settled` says needs nothing more). An instance gone or in
    * another state is observed again in the next round.
    */
-  private async transition(records: SlotRecord[], rate: number, until: number, command: (microvmId: string) => any,
+  private async transition(records: SlotRecord[], bucket: TokenBucket, until: number, command: (microvmId: string) => any,
     settled: (err: unknown) => boolean = () => false): Promise<SlotRecord[]> {
-    const bucket = new TokenBucket(rate, 1, this.clock);
     const done: SlotRecord[] = [];
     await paced(records, bucket, this.clock, until, async (r) => {
       try {
@@ -575,17 +690,23 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
       const launcher = new Launcher(this.runClient, { rate: rate > 0 ? rate : 1, clock: this.clock, random: this.random });
       records = await this.resolveLaunching(event, inventory, records, stepEnd, launcher);
     }
-    records = await this.observeStates(inventory, records, fleetId);
-    const stopped = records.filter((r) => r.state === 'TERMINATED' || r.state === 'GONE');
-    if (stopped.length) await inventory.deleteSlots(fleetId, stopped.map((r) => r.sk));
-    const running = records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING' && !stopped.includes(r));
+    // Terminate first (TerminateMicrovm is idempotent and a stopped instance answers notFound), then
+    // observe: the first round of a large delete sends its calls without listing the fleet first.
+    const running = records.filter((r) => r.phase === 'LAUNCHED' && !['TERMINATING', 'TERMINATED', 'GONE'].includes(r.state ?? ''));
     let terminated = 0;
     if (running.length) {
       log('terminating', { fleetId, count: running.length });
-      const done = await this.terminate(running, stepEnd);
+      const done = await this.terminate(running, new TokenBucket(TERMINATE_RATE, 1, this.clock), stepEnd);
       terminated = done.length;
-      if (done.length) await inventory.putSlots(done.map((r) => ({ ...r, state: 'TERMINATING' })));
+      if (done.length) {
+        const stopping = new Map(done.map((r) => [r.sk, { ...r, state: 'TERMINATING' }]));
+        await inventory.putSlots([...stopping.values()]);
+        records = records.map((r) => stopping.get(r.sk) ?? r);
+      }
     }
+    records = await this.observeStates(inventory, records);
+    const stopped = records.filter((r) => r.state === 'TERMINATED' || r.state === 'GONE');
+    if (stopped.length) await inventory.deleteSlots(fleetId, stopped.map((r) => r.sk));
     const remaining = records.filter((r) => !stopped.includes(r));
     return { done: remaining.length === 0, terminated, remaining };
   }
@@ -613,12 +734,12 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
       const secrets = this.options.secrets ?? new SecretsManagerClient({});
       const out = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
       if (out.SecretString === undefined) {
-        throw new ProvisioningError(`secret ${arn} has no SecretString: the /run payload must be text (at most ${MAX_PAYLOAD_BYTES} bytes).`);
+        throw new ProvisioningError(`secret ${arn} has no SecretString: the /run payload must be text (at most ${MAX_RUN_HOOK_PAYLOAD_BYTES} bytes).`);
       }
       value = out.SecretString;
       const bytes = Buffer.byteLength(value, 'utf8');
-      if (bytes > MAX_PAYLOAD_BYTES) {
-        throw new ProvisioningError(`secret ${arn} holds ${bytes} bytes; RunMicrovm takes a /run payload of at most ${MAX_PAYLOAD_BYTES} bytes: shorten it, or pass a reference the instance resolves.`);
+      if (bytes > MAX_RUN_HOOK_PAYLOAD_BYTES) {
+        throw new ProvisioningError(`secret ${arn} holds ${bytes} bytes; RunMicrovm takes a /run payload of at most ${MAX_RUN_HOOK_PAYLOAD_BYTES} bytes: shorten it, or pass a reference the instance resolves.`);
       }
       this.payloads.values.set(arn, value);
     }
@@ -648,9 +769,9 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
   }
 }
 
-/** Runs `fn` over `items` at the bucket's pace, up to 8 at once, sending nothing after `until`. */
+/** Runs `fn` over `items` at the bucket's pace, up to 16 at once (covers the latency at 10/s), sending nothing after `until`. */
 async function paced<T>(items: T[], bucket: TokenBucket, clock: Clock, until: number,
-  fn: (item: T) => Promise<void>, concurrency = 8): Promise<void> {
+  fn: (item: T) => Promise<void>, concurrency = 16): Promise<void> {
   let next = 0;
   const worker = async () => {
     for (;;) {

@@ -20,7 +20,7 @@ export class TokenBucket {
   /** Serializes take(): waiters leave in order. */
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(private readonly rate: number, private readonly burst: number, private readonly clock: Clock) {
+  constructor(private rate: number, private readonly burst: number, private readonly clock: Clock) {
     if (!(rate > 0)) throw new Error(`rate must be > 0, got ${rate}`);
     this.tokens = burst;
     this.last = clock.now();
@@ -31,6 +31,12 @@ export class TokenBucket {
     const next = this.queue.then(() => this.takeOne());
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  /** Calls per second from now on (tokens already earned are kept). */
+  public setRate(rate: number): void {
+    this.refill();
+    this.rate = rate;
   }
 
   /** After a throttle: empty the bucket so the next calls wait a full interval. */
@@ -97,7 +103,22 @@ export interface LauncherOptions {
   readonly baseBackoffMs?: number;
   /** Random source in [0, 1): tests pass a fixed one. */
   readonly random?: () => number;
+  /**
+   * Share the account's RunMicrovm rate with other launchers (other fleets, other stacks) by
+   * adaptive backoff: each throttle halves this launcher's rate, each success adds back
+   * `ADDITIVE_INCREASE` of the configured rate, never above it. Off by default: measured in
+   * bench/fleet-deploy.ts, a launcher alone loses rate to the odd throttle that network jitter
+   * causes at the configured rate (see bench/README.md). @default false
+   */
+  readonly adaptive?: boolean;
 }
+
+/** Adaptive backoff: the share of the configured rate a success adds back. */
+export const ADDITIVE_INCREASE = 0.005;
+/** Adaptive backoff: a throttle multiplies the rate by this. */
+export const MULTIPLICATIVE_DECREASE = 0.5;
+/** Adaptive backoff: the rate never drops below this share of the configured rate. */
+const MIN_RATE_SHARE = 0.02;
 
 export interface LaunchBatchOptions {
   /** Epoch ms after which no new request is sent (in-flight ones finish). */
@@ -122,10 +143,17 @@ export class Launcher {
   private readonly random: () => number;
   /** RunMicrovm calls sent (all attempts), for the benchmark. */
   public calls = 0;
+  /** The rate calls leave at now (adaptive backoff moves it). */
+  public currentRate: number;
+  private readonly maxRate: number;
+  private readonly adaptive: boolean;
 
   constructor(private readonly client: MicrovmsApi, options: LauncherOptions) {
     this.clock = options.clock ?? systemClock;
     this.bucket = new TokenBucket(options.rate, options.burst ?? 2, this.clock);
+    this.maxRate = options.rate;
+    this.currentRate = options.rate;
+    this.adaptive = options.adaptive ?? false;
     this.maxAttempts = options.maxAttempts ?? 8;
     this.concurrency = options.concurrency ?? 16;
     this.baseBackoffMs = options.baseBackoffMs ?? 250;
@@ -155,6 +183,14 @@ export class Launcher {
     return results;
   }
 
+  private adapt(rate: number): void {
+    if (!this.adaptive) return;
+    const next = Math.min(this.maxRate, Math.max(this.maxRate * MIN_RATE_SHARE, rate));
+    if (next === this.currentRate) return;
+    this.currentRate = next;
+    this.bucket.setRate(next);
+  }
+
   private async launchOne(req: LaunchRequest, stopped: () => boolean): Promise<LaunchResult> {
     let attempts = 0;
     let lastError: unknown;
@@ -169,6 +205,7 @@ export class Launcher {
       this.calls++;
       try {
         const out = await this.client.send(new RunMicrovmCommand({ ...req.input, clientToken: req.clientToken }));
+        this.adapt(this.currentRate + ADDITIVE_INCREASE * this.maxRate);
         return {
           clientToken: req.clientToken,
           microvmId: out.microvmId,
@@ -182,6 +219,7 @@ export class Launcher {
         lastError = err;
         const kind = classifyError(err);
         if (kind === 'throttled') {
+          this.adapt(this.currentRate * MULTIPLICATIVE_DECREASE);
           this.bucket.drain();
         } else if (kind === 'conflict') {
           // The token was already used with other parameters: something WAS launched with it.

@@ -1,32 +1,31 @@
-import { CaseResult, compareWithFixture, loadCases, normalize, runConformance } from '../../emulator/src/conformance';
+import { CaseResult, compareWithFixture, loadCases, normalize, runConformance, summarize, summaryLine } from '../../emulator/src/conformance';
 import { ManualClock, RunningEmulator, startEmulator } from '../../emulator/src/index';
 
 /**
- * Known deviations from the recorded AWS behaviour, `caseId/stepName` → reason. Keep in sync with
- * emulator/README.md ("Conformance"). Empty: every recorded step currently matches.
+ * Every step of every recorded scenario (aws-recorded/, data plane included) must match: there is no
+ * allow-list of deviations. The runner's summary is printed.
  */
-const ALLOWED_DEVIATIONS: Record<string, string> = {};
+const RECORDED_STEPS = 101;
 
 let emu: RunningEmulator;
 let results: CaseResult[];
 beforeAll(async () => {
   emu = await startEmulator({ clock: new ManualClock(), region: 'us-east-2' });
   results = await runConformance({ url: emu.url, region: emu.region, account: emu.account });
+  // eslint-disable-next-line no-console
+  console.log([summaryLine(results), ...summarize(results)].join('\n'));
 });
 afterAll(async () => { await emu.close(); });
 
 test('every recorded scenario ran', () => {
   expect(results.map((r) => r.caseId).sort()).toEqual(loadCases().map((c) => c.id).sort());
-  expect(results.reduce((n, r) => n + r.steps.length, 0)).toBeGreaterThan(90);
+  expect(results.reduce((n, r) => n + r.steps.length, 0)).toBe(RECORDED_STEPS);
+  expect(summaryLine(results)).toBe(`conformance: 11 scenarios (11 passed), ${RECORDED_STEPS} steps: ${RECORDED_STEPS} passed, 0 failed, 0 skipped`);
 });
 
-test.each(loadCases().map((c) => c.id))('case %s matches the recording (or is an allowed deviation)', (id) => {
+test.each(loadCases().map((c) => c.id))('case %s matches the recording, every step', (id) => {
   const r = results.find((x) => x.caseId === id)!;
-  const unexpected = r.steps.filter((s) => !s.ok && !(`${s.caseId}/${s.step}` in ALLOWED_DEVIATIONS)).map((s) => `${s.step}: ${s.problems.join('; ')}`);
-  expect(unexpected).toEqual([]);
-  // A stale allow-list entry (the step now passes) must be removed.
-  const stale = r.steps.filter((s) => s.ok && `${s.caseId}/${s.step}` in ALLOWED_DEVIATIONS).map((s) => s.step);
-  expect(stale).toEqual([]);
+  expect(r.steps.filter((s) => !s.ok).map((s) => `${s.step}: ${s.problems.join('; ')}`)).toEqual([]);
 });
 
 test('the comparison catches differences after normalization', () => {

@@ -121,27 +121,37 @@ describe('image lifecycle', () => {
     expect((await send(new CreateMicrovmImageCommand(imageInput('dup')))).state).toBe('CREATING');
   });
 
-  test('delete rules: 400 while the first build runs, 409 while an update builds or MicroVMs are not TERMINATED', async () => {
+  test('delete rules, as recorded: 400 naming the state while a build runs or a version delete drains, 400 while MicroVMs are not TERMINATED', async () => {
     const created = await send(new CreateMicrovmImageCommand(imageInput('del')));
-    const first = await errorOf(send(new DeleteMicrovmImageCommand({ imageIdentifier: created.imageArn })));
-    expect([first.name, first.$metadata.httpStatusCode]).toEqual(['ValidationException', 400]);
+    const refusal = async () => {
+      const e = await errorOf(send(new DeleteMicrovmImageCommand({ imageIdentifier: created.imageArn })));
+      return [e.name, e.$metadata.httpStatusCode, e.message];
+    };
+    expect(await refusal()).toEqual(['ValidationException', 400, 'Cannot delete MicroVM image in its current state: CREATING']);
     env.clock.advance(3000);
     const vm = await send(new RunMicrovmCommand({ imageIdentifier: created.imageArn }));
-    const running = await errorOf(send(new DeleteMicrovmImageCommand({ imageIdentifier: created.imageArn })));
-    expect([running.name, running.$metadata.httpStatusCode]).toEqual(['ConflictException', 409]);
+    expect(await refusal()).toEqual(['ValidationException', 400, 'Cannot delete microvm image with running microvms.']);
     await send(new TerminateMicrovmCommand({ microvmIdentifier: vm.microvmId }));
-    const terminating = await errorOf(send(new DeleteMicrovmImageCommand({ imageIdentifier: created.imageArn })));
-    expect(terminating.name).toBe('ConflictException');
+    // Termination is asynchronous: TERMINATING still blocks the delete.
+    expect(await refusal()).toEqual(['ValidationException', 400, 'Cannot delete microvm image with running microvms.']);
     env.clock.advance(1000);
-    await send(new UpdateMicrovmImageCommand({
+    const update = () => send(new UpdateMicrovmImageCommand({
       imageIdentifier: created.imageArn,
       baseImageArn: created.baseImageArn,
       buildRoleArn: created.buildRoleArn,
       codeArtifact: created.codeArtifact,
     }));
-    const updating = await errorOf(send(new DeleteMicrovmImageCommand({ imageIdentifier: created.imageArn })));
-    expect([updating.name, updating.$metadata.httpStatusCode]).toEqual(['ConflictException', 409]);
+    await update();
+    expect(await refusal()).toEqual(['ValidationException', 400, 'Cannot delete MicroVM image in its current state: UPDATING']);
+    const patch = await errorOf(send(new UpdateMicrovmImageVersionCommand({ imageIdentifier: created.imageArn, imageVersion: '1.0', status: 'INACTIVE' })));
+    expect([patch.name, patch.$metadata.httpStatusCode, patch.message]).toEqual(['ConflictException', 409, 'MicroVM Image is already in state: UPDATING']);
     env.clock.advance(3000);
+    await send(new DeleteMicrovmImageVersionCommand({ imageIdentifier: created.imageArn, imageVersion: '1.0' }));
+    // While the version delete drains the image reads UPDATING (recorded: images-lifecycle/image-until-settled).
+    expect((await send(new GetMicrovmImageCommand({ imageIdentifier: created.imageArn }))).state).toBe('UPDATING');
+    expect(await refusal()).toEqual(['ValidationException', 400, 'Cannot delete MicroVM image in its current state: UPDATING']);
+    env.clock.advance(1000);
+    expect((await send(new GetMicrovmImageCommand({ imageIdentifier: created.imageArn }))).state).toBe('UPDATED');
     expect((await send(new DeleteMicrovmImageCommand({ imageIdentifier: created.imageArn }))).state).toBe('DELETING');
   });
 });

@@ -1,0 +1,50 @@
+import { CreateMicrovmImageCommand, LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
+import { ManualClock, RunningEmulator, startEmulator } from '../emulator/src';
+import { Launcher } from '../lambda/fleet/launcher';
+import type { Clock } from '../lambda/shared/clock';
+
+const CREDS = { accessKeyId: 'test', secretAccessKey: 'test' };
+let emu: RunningEmulator;
+let manual: ManualClock;
+let clock: Clock;
+let imageArn: string;
+
+beforeEach(async () => {
+  manual = new ManualClock();
+  emu = await startEmulator({ clock: manual });
+  // Waiting advances the emulator's clock; a little real time lets requests in flight land first.
+  clock = { now: () => manual.now(), sleep: async (ms) => { await new Promise((r) => setTimeout(r, Math.ceil(ms / 50))); manual.advance(ms); } };
+  const client = new LambdaMicrovmsClient({ endpoint: emu.url, region: emu.region, credentials: CREDS });
+  imageArn = (await client.send(new CreateMicrovmImageCommand({
+    name: 'launcher-test',
+    baseImageArn: 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1',
+    buildRoleArn: 'arn:aws:iam::123456789012:role/build',
+    codeArtifact: { uri: 's3://bucket/code.zip' },
+  }))).imageArn!;
+  manual.advance(10_000);
+});
+afterEach(async () => emu.close());
+
+function launcher(adaptive = true): Launcher {
+  const runClient = new LambdaMicrovmsClient({ endpoint: emu.url, region: emu.region, credentials: CREDS, maxAttempts: 1 });
+  return new Launcher(runClient, { rate: 5, clock, random: () => 0.5, adaptive });
+}
+
+const requests = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ clientToken: `${prefix}-${i}`, input: { imageIdentifier: imageArn, imageVersion: '1.0' } }));
+
+describe('Launcher: one account-wide RunMicrovm rate (adaptive backoff)', () => {
+  test('launchers running at once slow down to share the rate: fewer wasted calls than fixed-rate launchers', async () => {
+    const run = async (adaptive: boolean) => {
+      emu.resetStats();
+      const ls = Array.from({ length: 4 }, () => launcher(adaptive));
+      const results = await Promise.all(ls.map((l, i) => l.launch(requests(`${adaptive}-${i}`, 25))));
+      expect(results.flat().every((r) => r.microvmId)).toBe(true);
+      return { calls: emu.stats().operations.RunMicrovm, rates: ls.map((l) => l.currentRate) };
+    };
+    const fixed = await run(false);
+    const adaptive = await run(true);
+    expect(adaptive.rates.every((r) => r < 5)).toBe(true);
+    expect(adaptive.calls).toBeLessThan(fixed.calls);
+    expect(adaptive.calls / 100).toBeLessThanOrEqual(1.5);
+  });
+});
