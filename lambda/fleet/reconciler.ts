@@ -11,14 +11,14 @@ import { Fence, Inventory, MetaRecord, owns, SlotRecord, slotKey } from './inven
 import { describeError, LaunchRequest, LaunchResult, Launcher, TokenBucket } from './launcher';
 import { FleetMetricValues, MetricsSink, publishFleetMetrics, STDOUT_SINK } from './metrics';
 import { plan, PlanSlot } from './plan';
-import { RECONCILER_DEFAULTS, ReconcilerInput } from '../../src/private/reconciler-wire';
+import type { ReconcilerInput } from '../../src/private/reconciler-wire';
 import { systemClock } from '../shared/clock';
 import type { Clock } from '../shared/clock';
 import { classifyError } from '../shared/errors';
 import { log } from '../shared/log';
 import { listMicrovms } from '../shared/microvm-states';
 import type { MicrovmsApi } from '../shared/microvms-client';
-import { toBool, toInt } from '../shared/props';
+import { optionalInt, requireInt, toBool } from '../shared/props';
 import { clientToken } from '../shared/tokens';
 
 /** What CloudFormation is doing with the fleet's stack: the reconciler acts only when SETTLED. */
@@ -216,8 +216,8 @@ export class FleetReconciler {
     if (!owns(meta, fence)) return 'superseded';
     const observed = await this.observe(ctx, await store.listSlots(fleetId));
     const now = this.clock.now();
-    const maxDurationMs = (toInt(props.MaximumDurationSeconds, 'MaximumDurationSeconds') ?? 28_800) * 1000;
-    const rotateBeforeMs = (toInt(input.RotateBeforeSeconds, 'RotateBeforeSeconds') ?? RECONCILER_DEFAULTS.rotateBeforeSeconds) * 1000;
+    const maxDurationMs = requireInt(props.MaximumDurationSeconds, 'MaximumDurationSeconds', 1) * 1000;
+    const rotateBeforeMs = requireInt(input.RotateBeforeSeconds, 'RotateBeforeSeconds', 0) * 1000;
     const idle = !!props.IdlePolicy && !settings.suspendAfterLaunch;
     const age = (r: SlotRecord) => now - (r.launchedAt ?? r.recordedAt);
 
@@ -470,7 +470,7 @@ function tallied(t: Tally) {
 
 /** Rotations in flight at once: the input's, or a tenth of the desired count (at least 1). */
 function maxRotating(input: ReconcilerInput, desired: number): number {
-  return toInt(input.MaxRotating, 'MaxRotating') ?? Math.max(1, Math.ceil(desired / 10));
+  return optionalInt(input.MaxRotating, 'MaxRotating', 1) ?? Math.max(1, Math.ceil(desired / 10));
 }
 
 /** Without a pinned version: the version the fleet's records of this configuration run (the last deploy resolved it). */
