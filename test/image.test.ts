@@ -190,7 +190,10 @@ describe('MicroVmImage', () => {
       PolicyDocument: {
         Statement: [
           Match.objectLike({ Action: Match.arrayWith(['lambda:UpdateMicrovmImage', 'lambda:DeleteMicrovmImage']), Resource: [image, versions] }),
-          Match.objectLike({ Action: ['lambda:CreateMicrovmImage', 'lambda:ListMicrovms'], Resource: '*' }),
+          Match.objectLike({
+            Action: ['lambda:CreateMicrovmImage', 'lambda:ListMicrovms', 'lambda:ListMicrovmImages', 'lambda:ListManagedMicrovmImages', 'lambda:ListManagedMicrovmImageVersions'],
+            Resource: '*',
+          }),
           Match.objectLike({
             Action: 'iam:PassRole',
             Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('ImageBuildRole'), 'Arn'] },
