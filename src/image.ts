@@ -223,6 +223,16 @@ export interface MicroVmImageProps {
    */
   readonly terminateMicroVmsOnDelete?: boolean;
   /**
+   * Take over an existing image of the same name instead of failing on the name: one made with
+   * the L1 `CfnMicrovmImage`, the console or another tool (looked up with ListMicrovmImages). The
+   * first deploy builds nothing when the image's latest active version already has this
+   * configuration, and updates it in place (one new version) otherwise; it never makes a second
+   * image. An image another stack of this library manages is refused. Once adopted, the image is
+   * this stack's: `removalPolicy` applies to it. Requires `imageName`.
+   * @default false
+   */
+  readonly adoptExisting?: boolean;
+  /**
    * Keep at most this many versions, 1 to 50 (the service allows 50 per image). Each update deletes
    * the oldest beyond the count, never the latest active one, one that MicroVMs not TERMINATED run
    * from, or one pinned by a MicroVmImageVersion (including `currentVersion`).
@@ -365,6 +375,7 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
       BuildTimeoutSeconds: String((props.buildTimeout ?? DEFAULT_BUILD_TIMEOUT).toSeconds()),
       TerminateMicroVmsOnDelete: props.terminateMicroVmsOnDelete ? 'true' : undefined,
       KeepVersions: props.keepVersions !== undefined ? String(props.keepVersions) : undefined,
+      AdoptExisting: props.adoptExisting ? 'true' : undefined,
     };
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: provider.serviceToken,
@@ -373,8 +384,9 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
       removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
       serviceTimeout: PROVIDER_TOTAL_TIMEOUT,
     });
-    acknowledgeWildcards(handlerRole, 'CreateMicrovmImage and ListMicrovms have no IAM resource type, so only * matches them; the other statements are scoped to this image and its versions (<image arn>:*).',
-      '*', `${arn}:*`);
+    acknowledgeWildcards(handlerRole, 'CreateMicrovmImage and the List operations (ListMicrovms, ListMicrovmImages, ListManagedMicrovmImages, ' +
+      'ListManagedMicrovmImageVersions) have no IAM resource type, so only * matches them; the other statements are scoped to this image ' +
+      'and its versions (<image arn>:*).', '*', `${arn}:*`);
     if (this.logGroup && !props.buildRole) {
       acknowledgeWildcards(this.buildRole, 'The service names the build log streams: the statement is scoped to this image\'s own log group.',
         `${this.logGroup.logGroupArn}:log-stream:*`);
@@ -451,9 +463,12 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
         resources: [imageArn, `${imageArn}:*`],
       }),
       new iam.PolicyStatement({
-        // CreateMicrovmImage and ListMicrovms have no resource type in IAM: they cannot be
-        // scoped to an ARN. ListMicrovms is filtered by this image in the call.
-        actions: ['lambda:CreateMicrovmImage', 'lambda:ListMicrovms'],
+        // CreateMicrovmImage and the List operations have no resource type in IAM: they cannot be
+        // scoped to an ARN. ListMicrovms is filtered by this image in the call; ListMicrovmImages
+        // finds this image by name (adoption, cleanup after a cancelled create); the managed
+        // image lists check the base image before a build.
+        actions: ['lambda:CreateMicrovmImage', 'lambda:ListMicrovms', 'lambda:ListMicrovmImages',
+          'lambda:ListManagedMicrovmImages', 'lambda:ListManagedMicrovmImageVersions'],
         resources: ['*'],
       }),
       new iam.PolicyStatement({
@@ -528,6 +543,10 @@ function checkImportedImageArn(stack: Stack, id: string, arn: string): void {
 
 function validateProps(scope: Construct, props: MicroVmImageProps, name: string): void {
   checkPattern('imageName', name, NAME_PATTERN, 1, 64, 'use letters, digits, hyphens and underscores only');
+  if (props.adoptExisting && props.imageName === undefined) {
+    throw new Error('adoptExisting: true needs imageName, the name of the image to take over (as ListMicrovmImages shows it): ' +
+      'without it the name is derived from the construct path and matches no existing image');
+  }
   if (props.memory) {
     const mib = props.memory.toMebibytes({ rounding: SizeRoundingBehavior.NONE });
     if (!Token.isUnresolved(mib)) checkOneOf('memory (MiB)', mib, MEMORY_TIERS_MIB, 'pick one of the service tiers, e.g. Size.gibibytes(2)');

@@ -156,3 +156,26 @@ describe('BaseImage.fromImage', () => {
     t.hasResourceProperties('Custom::LambdaMicroVmImage', { Name: Match.stringLikeRegexp('-Latest-'), BaseImageArn: importedArn, BaseImageVersion: Match.absent() });
   });
 });
+
+describe('MicroVmImage adoptExisting', () => {
+  test('sends AdoptExisting, and the provider may list images and managed base images (no IAM resource type: *)', () => {
+    const { stack } = newStack();
+    new MicroVmImage(stack, 'Image', { code: MicroVmCode.fromAsset(HELLO_IMAGE_DIR), imageName: 'legacy', adoptExisting: true });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('Custom::LambdaMicroVmImage', { Name: 'legacy', AdoptExisting: 'true' });
+    t.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({
+          Action: Match.arrayWith(['lambda:ListMicrovmImages', 'lambda:ListManagedMicrovmImages', 'lambda:ListManagedMicrovmImageVersions']),
+          Resource: '*',
+        })]),
+      },
+    });
+  });
+
+  test('fails without imageName', () => {
+    const { stack } = newStack();
+    expect(() => new MicroVmImage(stack, 'Image', { code: MicroVmCode.fromAsset(HELLO_IMAGE_DIR), adoptExisting: true }))
+      .toThrow(/adoptExisting: true needs imageName, the name of the image to take over/);
+  });
+});

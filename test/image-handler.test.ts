@@ -1,9 +1,10 @@
-import { LambdaMicrovmsClient, GetMicrovmImageCommand, GetMicrovmImageVersionCommand, ListMicrovmImageVersionsCommand, ListTagsCommand, RunMicrovmCommand, GetMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
+import { CreateMicrovmImageCommand, LambdaMicrovmsClient, GetMicrovmImageCommand, GetMicrovmImageVersionCommand, ListMicrovmImageVersionsCommand, ListTagsCommand, RunMicrovmCommand, GetMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
 import { CREDENTIALS, handlerEnv, HandlerEnv } from './support/handler-env';
-import { imageProps, TEST_ACCOUNT } from './support/image-props';
+import { imageProps, ImageWire, TEST_ACCOUNT } from './support/image-props';
 import { LifecycleDriver, LifecycleResult, Waiter } from './support/lifecycle-driver';
+import { imageConfig } from '../lambda/image/image-config';
 import { ImageHandler } from '../lambda/image/image-handler';
-import { HANDLER_TAG_PREFIX } from '../lambda/shared/ownership';
+import { HANDLER_TAG_PREFIX, OWNER_TAG_KEY } from '../lambda/shared/ownership';
 import { ImageProps, ResourceType } from '../src/private/wire';
 
 const ACCOUNT = TEST_ACCOUNT;
@@ -173,6 +174,75 @@ describe('image handler against the emulator', () => {
     const r = await driver('Second').create(props('img-dup'));
     expect(r.status).toBe('FAILED');
     expect(r.reason).toMatch(/a MicroVM image named 'img-dup' already exists.*choose another `name`/);
+  });
+
+  // Issue 15: adopting an image made elsewhere (`adoptExisting`), and the managed base image checked at deploy.
+  const imageNames = () => env.emu.snapshot().images.map((i: any) => i.name).sort();
+  /** An image made with another tool (the L1, the console): no owner tag; waits for its build. */
+  const createElsewhere = async (p: ImageWire) => {
+    const created = await env.client.send(new CreateMicrovmImageCommand({ ...imageConfig(p), name: p.Name }));
+    env.clock.advance(3600_000);
+    expect((await env.client.send(new GetMicrovmImageCommand({ imageIdentifier: created.imageArn }))).state).toBe('CREATED');
+    return created.imageArn!;
+  };
+
+  test('adopts an image made elsewhere with the same configuration: no rebuild, no second image', async () => {
+    const arn = await createElsewhere(props('legacy'));
+    const d = driver();
+    const r = await d.create(props('legacy', { AdoptExisting: 'true', Tags: { team: 'a' } }));
+    expect(r.status).toBe('SUCCESS');
+    expect(r.physicalResourceId).toBe(arn);
+    expect(r.data?.ImageVersion).toBe('1.0');
+    expect(await versions(arn)).toEqual(['1.0:SUCCESSFUL']);
+    expect(imageNames()).toEqual(['legacy']);
+    const tags = (await env.client.send(new ListTagsCommand({ Resource: arn }))).Tags!;
+    expect(tags.team).toBe('a');
+    expect(tags[OWNER_TAG_KEY]).toBeDefined();
+    // From now on it is this resource's: the stack's Delete removes it.
+    expect((await d.delete()).status).toBe('SUCCESS');
+    expect(imageNames()).toEqual([]);
+  });
+
+  test('adopts an image whose configuration differs with one update (a new version), never a second image', async () => {
+    const arn = await createElsewhere(props('legacy-old'));
+    const r = await driver().create(props('legacy-old', { AdoptExisting: 'true', CodeUri: 's3://assets/code-v2.zip' }));
+    expect(r.status).toBe('SUCCESS');
+    expect(r.physicalResourceId).toBe(arn);
+    expect(r.data?.ImageVersion).toBe('2.0');
+    expect(await versions(arn)).toEqual(['1.0:SUCCESSFUL', '2.0:SUCCESSFUL']);
+    expect(imageNames()).toEqual(['legacy-old']);
+  });
+
+  test('refuses to adopt an image another stack of ours manages, and changes nothing', async () => {
+    const first = await driver('First').create(props('shared'));
+    expect(first.status).toBe('SUCCESS');
+    const r = await driver('Second').create(props('shared', { AdoptExisting: 'true', CodeUri: 's3://assets/code-v2.zip' }));
+    expect(r.status).toBe('FAILED');
+    expect(r.reason).toMatch(/cannot adopt MicroVM image arn:aws:lambda:us-east-1:\d+:microvm-image:shared: another cdk-lambda-microvms resource manages it .*Nothing was changed/);
+    expect(await versions(first.physicalResourceId!)).toEqual(['1.0:SUCCESSFUL']);
+  });
+
+  test('without adoptExisting, an existing image fails with the ways out', async () => {
+    await createElsewhere(props('taken'));
+    const r = await driver().create(props('taken'));
+    expect(r.status).toBe('FAILED');
+    expect(r.reason).toMatch(/a MicroVM image named 'taken' already exists.*take it over with `adoptExisting: true`/);
+  });
+
+  test('a base image that is not managed fails with what ListManagedMicrovmImages returns, before any create', async () => {
+    const r = await driver().create(props('img-base', { BaseImageArn: 'arn:aws:lambda:us-east-1:aws:microvm-image:al2099-1' }));
+    expect(r.status).toBe('FAILED');
+    expect(r.reason).toMatch(/base image arn:aws:lambda:us-east-1:aws:microvm-image:al2099-1 is not a Lambda-managed MicroVM image in this Region. ListManagedMicrovmImages returns: al2023-1/);
+    expect(imageNames()).toEqual([]);
+  });
+
+  test('a pinned base version that does not exist fails with what ListManagedMicrovmImageVersions returns', async () => {
+    const r = await driver().create(props('img-basev', { BaseImageVersion: '7' }));
+    expect(r.status).toBe('FAILED');
+    expect(r.reason).toMatch(/base image al2023-1 has no version 7. ListManagedMicrovmImageVersions returns: 1 \(AVAILABLE\), 0 \(AVAILABLE\)/);
+    expect(imageNames()).toEqual([]);
+    // "1.0", the service's full form of "1", is the same version.
+    expect((await driver('Pinned').create(props('img-basev1', { BaseImageVersion: '1.0' }))).status).toBe('SUCCESS');
   });
 });
 

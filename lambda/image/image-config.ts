@@ -37,6 +37,7 @@ const PROPERTY_ROLES: Record<keyof ImageWire, 'build' | 'identity' | 'tags' | 'h
   BuildTimeoutSeconds: 'handler',
   TerminateMicroVmsOnDelete: 'handler',
   KeepVersions: 'handler',
+  AdoptExisting: 'handler',
 };
 
 /** True when the two property sets ask for different builds (tags and handler settings aside). */

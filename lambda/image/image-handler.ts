@@ -12,6 +12,7 @@ import {
   UpdateMicrovmImageVersionCommand,
   TerminateMicrovmCommand,
 } from '@aws-sdk/client-lambda-microvms';
+import { checkManagedBaseImage } from './base-image-check';
 import { buildChanged, buildTimeoutSeconds, imageConfig, ImageConfig, ImageWire, keepVersions, sameConfig } from './image-config';
 import { pruneImageVersions } from './prune';
 import { ImageAttr, MAX_HANDLER_WAIT_SECONDS } from '../../src/private/wire';
@@ -100,6 +101,7 @@ export class ImageHandler extends CustomResourceHandler<ImageWire, ImageProgress
     const name = requireString(props.Name, 'Name');
     const config = imageConfig(props);
     const buildTimeout = buildTimeoutSeconds(props);
+    await checkManagedBaseImage(this.client, config.baseImageArn!, config.baseImageVersion);
     let created;
     try {
       created = await this.client.send(new CreateMicrovmImageCommand({
@@ -116,10 +118,13 @@ export class ImageHandler extends CustomResourceHandler<ImageWire, ImageProgress
       if (classifyError(err) !== 'conflict') throw err;
       // The image of this name may be one this resource made: the rollback of a successful rename
       // back to it, or a create that ran again after a cancelled one. Then it converges in place.
-      const owned = await this.ownedImage(event, name);
-      if (owned) return this.converge(event, owned, config, { unchanged: false });
+      const existing = await this.findImage(name);
+      const me = ownerOf(event.StackId, event.LogicalResourceId);
+      if (existing && existing.owner === me) return this.converge(event, existing.imageArn, config, { unchanged: false });
+      if (existing && toBool(props.AdoptExisting)) return this.adopt(event, existing, config);
       throw new ProvisioningError(`a MicroVM image named '${name}' already exists in this account and Region: ${errorMessage(err)}. ` +
-        'Image names are unique and stay reserved while an image is deleted: choose another `name`, or import the existing image with MicroVmImage.fromImageName.');
+        'Image names are unique and stay reserved while an image is deleted: choose another `name`, import the existing image with MicroVmImage.fromImageName, ' +
+        'or take it over with `adoptExisting: true` if no other stack manages it.');
     }
     const imageArn = created.imageArn!;
     log('image creating', { imageArn, imageVersion: created.imageVersion });
@@ -137,6 +142,9 @@ export class ImageHandler extends CustomResourceHandler<ImageWire, ImageProgress
 
     const config = imageConfig(props);
     buildTimeoutSeconds(props);
+    if (props.BaseImageArn !== old.BaseImageArn || props.BaseImageVersion !== old.BaseImageVersion) {
+      await checkManagedBaseImage(this.client, config.baseImageArn!, config.baseImageVersion);
+    }
     const actual = (await this.client.send(new ListTagsCommand({ Resource: imageArn }))).Tags ?? {};
     const { toSet, toRemove } = userTagChanges(actual, old.Tags, props.Tags);
     if (Object.keys(toSet).length) await this.client.send(new TagResourceCommand({ Resource: imageArn, Tags: toSet }));
@@ -380,6 +388,12 @@ export class ImageHandler extends CustomResourceHandler<ImageWire, ImageProgress
 
   /** The ARN of the image named `name` when this stack resource created it (its owner tag); else undefined. */
   private async ownedImage(event: OnEventRequest<ImageWire>, name: string): Promise<string | undefined> {
+    const found = await this.findImage(name);
+    return found && found.owner === ownerOf(event.StackId, event.LogicalResourceId) ? found.imageArn : undefined;
+  }
+
+  /** The image named `name` (ListMicrovmImages) and its owner tag, if it has one. */
+  private async findImage(name: string): Promise<{ imageArn: string; owner?: string } | undefined> {
     let nextToken: string | undefined;
     do {
       const page = await this.client.send(new ListMicrovmImagesCommand({ nameFilter: name, nextToken }));
@@ -387,7 +401,7 @@ export class ImageHandler extends CustomResourceHandler<ImageWire, ImageProgress
       if (match) {
         try {
           const tags = (await this.client.send(new ListTagsCommand({ Resource: match.imageArn }))).Tags ?? {};
-          return tags[OWNER_TAG_KEY] === ownerOf(event.StackId, event.LogicalResourceId) ? match.imageArn : undefined;
+          return { imageArn: match.imageArn!, owner: tags[OWNER_TAG_KEY] };
         } catch (err) {
           if (isNotFound(err)) return undefined;
           throw err;
@@ -396,6 +410,25 @@ export class ImageHandler extends CustomResourceHandler<ImageWire, ImageProgress
       nextToken = page.nextToken ?? undefined;
     } while (nextToken);
     return undefined;
+  }
+
+  /**
+   * `adoptExisting`: an image made elsewhere (no owner tag) becomes this resource's (owner tag),
+   * then converges in place: no build when its latest active version already has the
+   * configuration, one UpdateMicrovmImage otherwise; never a second image. One that another
+   * resource of this library owns is refused: two stacks must not manage one image.
+   */
+  private async adopt(event: Event, existing: { imageArn: string; owner?: string }, config: ImageConfig): Promise<OnEventResponse<ImageProgress>> {
+    if (existing.owner) {
+      throw new ProvisioningError(`cannot adopt MicroVM image ${existing.imageArn}: another cdk-lambda-microvms resource manages it (tag ${OWNER_TAG_KEY}=${existing.owner}), ` +
+        'in another stack or under another logical id. Nothing was changed. Remove it from that stack first (with RemovalPolicy.RETAIN, then remove its ' +
+        `${OWNER_TAG_KEY} tag), or import it with MicroVmImage.fromImageName.`);
+    }
+    const owner = ownerOf(event.StackId, event.LogicalResourceId);
+    const tags = { ...event.ResourceProperties.Tags, [OWNER_TAG_KEY]: owner };
+    await this.client.send(new TagResourceCommand({ Resource: existing.imageArn, Tags: tags }));
+    log('adopting an existing image', { imageArn: existing.imageArn });
+    return this.converge(event, existing.imageArn, config, { unchanged: false });
   }
 
   private version(imageArn: string, version: string) {

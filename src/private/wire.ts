@@ -105,6 +105,12 @@ export interface ImageProps {
   readonly BuildTimeoutSeconds: string;
   /** 'true': Delete terminates MicroVMs still running from the image instead of failing. */
   readonly TerminateMicroVmsOnDelete?: string;
+  /**
+   * 'true': a Create that finds an image of this name made elsewhere (the L1, the console, another
+   * tool: no owner tag) takes it over instead of failing; one owned by another resource of this
+   * library is refused.
+   */
+  readonly AdoptExisting?: string;
 }
 
 /** Attributes (Fn::GetAtt) of Custom::LambdaMicroVmImage. */
