@@ -21,6 +21,7 @@ import { IMicroVmImageVersion } from './image-version';
 import { MicroVmLogging } from './logging';
 import { ManagedNetworkConnector, NetworkConnectorDirection } from './managed-connectors';
 import { fleetMetric, launchFailuresAlarm, readyBelowDesiredAlarm } from './private/fleet-metrics';
+import { passedConnectorArns } from './private/grants';
 import { acknowledgeWildcards } from './private/nag';
 import { imageNameOf, MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { FleetReconcilerFunction } from './private/reconciler';
@@ -107,13 +108,25 @@ export interface IMicroVmFleet extends IResource {
   /** The inventory table (one item per instance under `pk = fleetId`). */
   readonly inventoryTable: dynamodb.ITable;
 
-  /** Grants CreateMicrovmAuthToken (connect to the instances' endpoints). */
+  /**
+   * Grants CreateMicrovmAuthToken (connect to the instances' endpoints). MicroVMs have no ARN:
+   * IAM authorizes instance operations on their image, so the grant covers every MicroVM of the image.
+   */
   grantConnect(grantee: iam.IGrantable): iam.Grant;
-  /** Grants CreateMicrovmShellAuthToken. The fleet must have SHELL_INGRESS. */
+  /**
+   * Grants CreateMicrovmShellAuthToken; the fleet must have SHELL_INGRESS. MicroVMs have no ARN:
+   * the grant covers every MicroVM of the image.
+   */
   grantShell(grantee: iam.IGrantable): iam.Grant;
-  /** Grants reading the instances (GetMicrovm, ListMicrovms) and the inventory. */
+  /**
+   * Grants reading the instances (GetMicrovm, ListMicrovms) and the inventory. MicroVMs have no
+   * ARN: the grant covers every MicroVM of the image (ListMicrovms: every MicroVM of the account).
+   */
   grantRead(grantee: iam.IGrantable): iam.Grant;
-  /** Grants suspending, resuming and terminating the instances (and reading them). */
+  /**
+   * Grants suspending, resuming and terminating the instances (and reading them). MicroVMs have
+   * no ARN: the grant covers every MicroVM of the image, not only this fleet's.
+   */
   grantManage(grantee: iam.IGrantable): iam.Grant;
   /** Grants reading the inventory with one DynamoDB Query (`pk = fleetId`). */
   grantReadInventory(grantee: iam.IGrantable): iam.Grant;
@@ -484,6 +497,11 @@ export class MicroVmFleet extends MicroVmFleetBase {
       });
     }
     this.executionRole = props.executionRole ?? (this.logGroup ? this.createExecutionRole(this.logGroup) : undefined);
+    if (props.executionRole && this.logGroup) {
+      // The MicroVMs log with the execution role: a given one needs to write to the log group too
+      // (a no-op for an imported immutable role, whose owner grants it).
+      this.logGroup.grantWrite(props.executionRole);
+    }
 
     const ingressArns = (props.ingress ?? []).map((c) => c.arnIn(this));
     const egressArns = (props.egressConnectors ?? []).map((c) => c.networkConnectorRef.networkConnectorArn);
@@ -514,7 +532,7 @@ export class MicroVmFleet extends MicroVmFleetBase {
     };
     const handlerRole = provider.handlerRole(this, {
       identity: ['fleet', imageNameOf(props.image.imageArn)],
-      statements: this.providerStatements(props, table, egressArns),
+      statements: this.providerStatements(props, table, egressArns, version),
       description: 'the handler of a MicroVM fleet',
     });
     this.resource = new CustomResource(this, 'Resource', {
@@ -524,9 +542,8 @@ export class MicroVmFleet extends MicroVmFleetBase {
       removalPolicy,
       serviceTimeout: PROVIDER_TOTAL_TIMEOUT,
     });
-    acknowledgeWildcards(handlerRole, 'ListMicrovms has no IAM resource type, so only * matches it; every RunMicrovm passes the AWS-managed ' +
-      'connectors (account aws, named by the service); the other statements are scoped to this image and its version-qualified ARNs (<image arn>:*).',
-    '*', ManagedNetworkConnector.allArnsIn(this), `${props.image.imageArn}:*`);
+    acknowledgeWildcards(handlerRole, 'ListMicrovms has no IAM resource type, so only * matches it; the other statements are scoped to this image '
+      + 'and its version-qualified ARNs (<image arn>:*).', '*', `${props.image.imageArn}:*`);
 
     this.fleetId = this.resource.ref;
     this.imageVersion = this.resource.getAttString(FleetAttr.IMAGE_VERSION);
@@ -601,7 +618,9 @@ export class MicroVmFleet extends MicroVmFleetBase {
   }
 
   /** The provider may run and stop instances of exactly this image, and use exactly this table, roles and secret. */
-  private providerStatements(props: MicroVmFleetProps, table: dynamodb.ITable, egressArns: string[]): iam.PolicyStatement[] {
+  private providerStatements(
+    props: MicroVmFleetProps, table: dynamodb.ITable, egressArns: string[], version: string | undefined,
+  ): iam.PolicyStatement[] {
     const imageArn = props.image.imageArn;
     const statements = [
       new iam.PolicyStatement({
@@ -609,7 +628,10 @@ export class MicroVmFleet extends MicroVmFleetBase {
           'lambda:RunMicrovm', 'lambda:TerminateMicrovm',
           // Only a warm pool suspends its instances. The handler reads instances with ListMicrovms.
           ...(props.suspendAfterLaunch ? ['lambda:SuspendMicrovm'] : []),
-          'lambda:GetMicrovmImage', 'lambda:GetMicrovmImageVersion',
+          // The version's memory, to explain a memory quota refusal.
+          'lambda:GetMicrovmImageVersion',
+          // Without a version, the handler resolves the image's latest active one at each deploy.
+          ...(version === undefined ? ['lambda:GetMicrovmImage'] : []),
         ],
         // Instance operations authorize against the image (and its version-qualified ARNs):
         // MicroVMs have no ARN, so this covers every MicroVM of the image.
@@ -621,9 +643,10 @@ export class MicroVmFleet extends MicroVmFleetBase {
         resources: ['*'],
       }),
       new iam.PolicyStatement({
-        // Every RunMicrovm passes the AWS-managed connectors (account `aws`), plus the fleet's own.
+        // Exactly the connectors each RunMicrovm passes: the fleet's, or the service's defaults
+        // (HTTP_INGRESS, INTERNET_EGRESS, recorded on the live service) for a direction it leaves empty.
         actions: ['lambda:PassNetworkConnector'],
-        resources: [ManagedNetworkConnector.allArnsIn(this), ...egressArns.filter((a) => !a.includes(':aws:network-connector:'))],
+        resources: passedConnectorArns(this, (props.ingress ?? []).map((c) => c.arnIn(this)), egressArns),
       }),
       new iam.PolicyStatement({
         actions: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'],

@@ -28,7 +28,7 @@ import { HookOptions, MicroVmHooks } from './hooks';
 import { MicroVmImageVersion } from './image-version';
 import { MicroVmLogging } from './logging';
 import { ManagedNetworkConnector } from './managed-connectors';
-import { grantOnResourceAndVersions } from './private/grants';
+import { grantOnResourceAndVersions, passedConnectorArns } from './private/grants';
 import { acknowledgeEcrAuthorizationToken, acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { addTagValidation, checkDurationSeconds, checkEgressConnectors, checkMaxItems, checkOneOf, checkPattern, checkRange, checkRemovalPolicy, checkTags } from './private/validation';
@@ -63,8 +63,10 @@ export interface IMicroVmImage extends IResource, lambda.IMicrovmImageRef {
   grantRead(grantee: iam.IGrantable): iam.Grant;
 
   /**
-   * Grants RunMicrovm from this image, lambda:PassNetworkConnector on the connectors it uses,
-   * and iam:PassRole on exactly `executionRole` when given.
+   * Grants RunMicrovm from this image, lambda:PassNetworkConnector on the connectors a RunMicrovm
+   * that names none passes (the AWS-managed HTTP_INGRESS and INTERNET_EGRESS) and on the image's
+   * egress connectors, and iam:PassRole on exactly `executionRole` when given. A RunMicrovm that
+   * names other connectors (SHELL_INGRESS, a VPC connector) needs `grantPass` on each of them.
    */
   grantRun(grantee: iam.IGrantable, executionRole?: iam.IRole): iam.Grant;
 }
@@ -123,8 +125,9 @@ export abstract class MicroVmImageBase extends Resource implements IMicroVmImage
     iam.Grant.addToPrincipal({
       grantee,
       actions: ['lambda:PassNetworkConnector'],
-      // Every RunMicrovm passes the AWS-managed ingress/egress connectors (account `aws`), plus ours.
-      resourceArns: [ManagedNetworkConnector.allArnsIn(this), ...this.connectorArns],
+      // A RunMicrovm that names no connectors passes the service's defaults; the image's own egress
+      // connectors too. Other connectors: connector.grantPass(grantee).
+      resourceArns: [...passedConnectorArns(this, [], []), ...this.connectorArns],
     });
     if (executionRole) {
       iam.Grant.addToPrincipal({
@@ -437,7 +440,8 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com', {
         conditions: {
           StringEquals: { 'aws:SourceAccount': stack.account },
-          ArnLike: { 'aws:SourceArn': imageArn },
+          // The build may present the image ARN or a version-qualified one (<image arn>:<version>).
+          ArnLike: { 'aws:SourceArn': [imageArn, `${imageArn}:*`] },
         },
       }),
     });

@@ -261,10 +261,10 @@ export class NetworkConnector extends NetworkConnectorBase implements ITaggable 
     // The role's policy must exist before the service checks the role (on create and update).
     this.resource.node.addDependency(this.operatorRole);
     const connectors = this.connectorsPattern();
-    const serviceLinkedRoles = `arn:${Stack.of(this).partition}:iam::${Stack.of(this).account}:role/aws-service-role/*`;
+    const serviceLinkedRoles = `arn:${Stack.of(this).partition}:iam::${Stack.of(this).account}:role/aws-service-role/${MANAGED_RESOURCE_OPERATOR}/*`;
     acknowledgeWildcards(handlerRole, 'A connector\'s id (the last segment of its ARN) is assigned by the service at creation, so the policy, which must ' +
       'exist before, covers network-connector:* in this account and Region (and their versions); EC2 Describe* actions have no resource-level ' +
-      'permissions (*); iam:CreateServiceLinkedRole is limited to Lambda service names.', connectors, `${connectors}:*`, '*', serviceLinkedRoles);
+      'permissions (*); iam:CreateServiceLinkedRole is limited to the network connectors service\'s own service-linked roles, whose names the service picks.', connectors, `${connectors}:*`, '*', serviceLinkedRoles);
 
     this.networkConnectorArn = this.resource.getAttString(NetworkConnectorAttr.NETWORK_CONNECTOR_ARN);
     this.networkConnectorId = this.resource.getAttString(NetworkConnectorAttr.NETWORK_CONNECTOR_ID);
@@ -353,7 +353,7 @@ export class NetworkConnector extends NetworkConnectorBase implements ITaggable 
       new iam.PolicyStatement({
         actions: [
           'lambda:CreateNetworkConnector', 'lambda:GetNetworkConnector', 'lambda:UpdateNetworkConnector', 'lambda:DeleteNetworkConnector',
-          'lambda:TagResource', 'lambda:UntagResource', 'lambda:ListTags',
+          'lambda:TagResource', 'lambda:UntagResource',
         ],
         // network-connector:* in this account and Region: the id in a connector's ARN is assigned
         // by the service at creation, so the policy (which must exist before) cannot name it.
@@ -373,10 +373,11 @@ export class NetworkConnector extends NetworkConnectorBase implements ITaggable 
       }),
       new iam.PolicyStatement({
         // The service creates its service-linked role on first use (as AWS::Lambda::NetworkConnector's
-        // handlers do); the role's name is not documented, so only Lambda service-linked roles match.
+        // handlers do): only that service's, by its exact name (service-linked roles live under
+        // aws-service-role/<service name>/).
         actions: ['iam:CreateServiceLinkedRole'],
-        resources: [`arn:${stack.partition}:iam::${stack.account}:role/aws-service-role/*`],
-        conditions: { StringLike: { 'iam:AWSServiceName': '*lambda.amazonaws.com' } },
+        resources: [`arn:${stack.partition}:iam::${stack.account}:role/aws-service-role/${MANAGED_RESOURCE_OPERATOR}/*`],
+        conditions: { StringEquals: { 'iam:AWSServiceName': MANAGED_RESOURCE_OPERATOR } },
       }),
     ];
   }

@@ -13,7 +13,7 @@ import {
   MicroVmImage,
   MicroVmLogging,
 } from '../src';
-import { handlerStatements } from './support/iam-template';
+import { handlerStatements, policyStatements } from './support/iam-template';
 import { HELLO_IMAGE_DIR, newStack } from './support/stack';
 
 const FLEET = 'Custom::LambdaMicroVmFleet';
@@ -114,11 +114,16 @@ describe('MicroVmFleet', () => {
     expect(handlerStatements(Template.fromStack(stack), /^Fleet/)).toEqual([
       {
         Effect: 'Allow',
-        Action: ['lambda:RunMicrovm', 'lambda:TerminateMicrovm', 'lambda:GetMicrovmImage', 'lambda:GetMicrovmImageVersion'],
+        Action: ['lambda:RunMicrovm', 'lambda:TerminateMicrovm', 'lambda:GetMicrovmImageVersion'],
         Resource: [imageArn, { 'Fn::Join': ['', [imageArn, ':*']] }],
       },
       { Effect: 'Allow', Action: 'lambda:ListMicrovms', Resource: '*' },
-      { Effect: 'Allow', Action: 'lambda:PassNetworkConnector', Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':lambda:us-east-1:aws:network-connector:aws-network-connector:*']] } },
+      {
+        Effect: 'Allow',
+        Action: 'lambda:PassNetworkConnector',
+        // No connectors given: exactly the service's defaults, never every managed one (SHELL_INGRESS).
+        Resource: ['HTTP_INGRESS', 'INTERNET_EGRESS'].map((n) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:lambda:us-east-1:aws:network-connector:aws-network-connector:${n}`]] })),
+      },
       {
         Effect: 'Allow',
         Action: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'],
@@ -131,6 +136,21 @@ describe('MicroVmFleet', () => {
         Condition: { StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' } },
       },
     ]);
+  });
+
+  test('a given execution role with CloudWatch logging may write to the fleet\'s log group; SHELL_INGRESS is passed only when named', () => {
+    const { stack, image } = setup();
+    const role = new iam.Role(stack, 'Exec', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 1, executionRole: role, logging: MicroVmLogging.cloudWatch(), ingress: [ManagedNetworkConnector.SHELL_INGRESS] });
+    const t = Template.fromStack(stack);
+    const execStatements = policyStatements(t, /^ExecDefaultPolicy/);
+    expect(execStatements).toEqual([expect.objectContaining({
+      Action: expect.arrayContaining(['logs:CreateLogStream', 'logs:PutLogEvents']),
+      Resource: expect.objectContaining({ 'Fn::GetAtt': [expect.stringMatching(/^FleetLogs/), 'Arn'] }),
+    })]);
+    const pass = handlerStatements(t, /^Fleet/).find((s) => s.Action === 'lambda:PassNetworkConnector');
+    expect(JSON.stringify(pass.Resource)).toMatch(/aws-network-connector:SHELL_INGRESS".*aws-network-connector:INTERNET_EGRESS"/);
+    expect(JSON.stringify(pass.Resource)).not.toMatch(/HTTP_INGRESS|aws-network-connector:\*/);
   });
 
   test('a payload secret: only its ARN is in the template, and the provider may read exactly that secret', () => {

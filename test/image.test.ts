@@ -158,7 +158,7 @@ describe('MicroVmImage', () => {
             Principal: { Service: 'lambda.amazonaws.com' },
             Condition: {
               StringEquals: { 'aws:SourceAccount': '123456789012' },
-              ArnLike: { 'aws:SourceArn': arn(':lambda:us-east-1:123456789012:microvm-image:img') },
+              ArnLike: { 'aws:SourceArn': [arn(':lambda:us-east-1:123456789012:microvm-image:img'), arn(':lambda:us-east-1:123456789012:microvm-image:img:*')] },
             },
           }),
           Match.objectLike({ Action: 'sts:TagSession', Principal: { Service: 'lambda.amazonaws.com' } }),
@@ -251,7 +251,16 @@ describe('MicroVmImage', () => {
       PolicyDocument: {
         Statement: [
           { Action: 'lambda:RunMicrovm', Effect: 'Allow', Resource: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^Image'), 'ImageArn'] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^Image'), 'ImageArn'] }, ':*']] }] },
-          { Action: 'lambda:PassNetworkConnector', Effect: 'Allow', Resource: [arn(':lambda:us-east-1:aws:network-connector:aws-network-connector:*'), 'arn:aws:lambda:us-east-1:123456789012:network-connector:nc-1'] },
+          {
+            Action: 'lambda:PassNetworkConnector',
+            Effect: 'Allow',
+            // The service's defaults and the image's own: never SHELL_INGRESS.
+            Resource: [
+              arn(':lambda:us-east-1:aws:network-connector:aws-network-connector:HTTP_INGRESS'),
+              arn(':lambda:us-east-1:aws:network-connector:aws-network-connector:INTERNET_EGRESS'),
+              'arn:aws:lambda:us-east-1:123456789012:network-connector:nc-1',
+            ],
+          },
           { Action: 'iam:PassRole', Effect: 'Allow', Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('Exec'), 'Arn'] }, Condition: { StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' } } },
           Match.objectLike({ Action: Match.arrayWith(['lambda:GetMicrovmImage', 'lambda:ListMicrovmImageVersions']) }),
         ],

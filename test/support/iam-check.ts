@@ -70,6 +70,13 @@ export function resourceProperties(template: any, logicalId: string, ctx: Resolv
   return props;
 }
 
+/** The resource type of a handler role: the path segment after the stack's (`.../<stack hash>/image/...`). */
+export function roleKind(roleArn: string): string {
+  const m = /:role\/cdk-lambda-microvms\/[0-9a-f]+\/([a-z-]+)\//.exec(roleArn);
+  if (!m) throw new Error(`${roleArn} is not a handler role of this library`);
+  return m[1];
+}
+
 /** One checked request. */
 export interface CheckedCall extends IamRequest {
   readonly role: string;
@@ -159,9 +166,18 @@ export class IamChecker {
     return this.calls.filter((c) => !c.allowed && !c.resolved);
   }
 
-  /** Actions allowed at least once. */
+  /** `<resource type> <action>` (lower case) of every call allowed at least once. */
   public calledActions(): Set<string> {
-    return new Set(this.calls.filter((c) => c.allowed).map((c) => c.action.toLowerCase()));
+    return new Set(this.calls.filter((c) => c.allowed).map((c) => `${roleKind(c.role)} ${c.action.toLowerCase()}`));
+  }
+
+  /** `<resource type> <action>` (lower case) of every action the handler roles deployed so far grant. */
+  public grantedActions(): Set<string> {
+    const out = new Set<string>();
+    for (const [role, statements] of this.roles) {
+      for (const s of statements) for (const a of [s.Action ?? []].flat()) out.add(`${roleKind(role)} ${a.toLowerCase()}`);
+    }
+    return out;
   }
 
   private async check(accessKeyId: string, input: object, requests: IamRequest[]): Promise<void> {
