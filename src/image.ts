@@ -27,7 +27,6 @@ import { MicroVmArchitecture, OsCapability } from './enums';
 import { HookOptions, MicroVmHooks } from './hooks';
 import { MicroVmImageVersion } from './image-version';
 import { MicroVmLogging } from './logging';
-import { ManagedNetworkConnector } from './managed-connectors';
 import { grantOnResourceAndVersions, passedConnectorArns } from './private/grants';
 import { acknowledgeEcrAuthorizationToken, acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
