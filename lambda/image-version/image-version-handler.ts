@@ -9,7 +9,7 @@ import {
   UpdateMicrovmImageVersionCommand,
 } from '@aws-sdk/client-lambda-microvms';
 import { ImageVersionAttr, ImageVersionProps, MAX_HANDLER_WAIT_SECONDS } from '../../src/private/wire';
-import { pinTagKey, pinTagValue } from '../image/pins';
+import { pinRequest, pinTagKey, pinTagValue } from '../image/pins';
 import { buildReasons, listBuilds } from '../shared/builds';
 import { pollDelete, requestDelete } from '../shared/deletion';
 import { classifyError, errorMessage, isNotFound } from '../shared/errors';
@@ -18,6 +18,7 @@ import type { HandlerOptions, IsCompleteRequest, OnEventRequest, OnEventResponse
 import { log } from '../shared/log';
 import { listMicrovms } from '../shared/microvm-states';
 import type { MicrovmsApi } from '../shared/microvms-client';
+import { requestHash } from '../shared/ownership';
 import { requireOneOf, requireString } from '../shared/props';
 
 type Event = OnEventRequest<ImageVersionProps>;
@@ -31,8 +32,12 @@ const MAX_IDS_IN_MESSAGE = 10;
 /**
  * Custom::LambdaMicroVmImageVersion: adopts one version of an image. Create pins it (a tag on the
  * image that the image's pruning respects), waits until it is SUCCESSFUL and sets its status;
- * Update changes the status in place; Delete releases the pin and, with RemovalPolicy DESTROY,
- * deletes the version. The physical id is `<image arn>:<version>`.
+ * Update changes the status in place (a status change refused while the image rebuilds waits);
+ * Delete releases the pin and, with RemovalPolicy DESTROY, deletes the version it had pinned. The
+ * physical id is `<image arn>:<version>`. The pin tag's value ends with the request that wrote it
+ * last: the fence that stops a stale waiter. A Delete with an id CloudFormation generated (a
+ * cancelled create) releases the pin that create may have set; the rollback of a failed
+ * replacement releases the replacement's pin.
  */
 export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps, VersionProgress> {
   protected readonly steps: Steps<ImageVersionProps, VersionProgress> = {
@@ -117,23 +122,29 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
     return { PhysicalResourceId: id, Progress: { op: 'delete', deadline: this.waitDeadline() } };
   }
 
-  /** A waiter whose pin is gone (a later Delete released it) stops without acting. */
+  /**
+   * The pin tag is the fence: a waiter whose pin is gone (a later Delete released it) or was
+   * written by a later request (a rollback of this update) stops without acting.
+   */
   protected async isSuperseded(event: CompleteEvent, progress: VersionProgress): Promise<string | undefined> {
     if (progress.op !== 'create' && progress.op !== 'update') return undefined;
-    try {
-      return await this.isPinned(event, event.ResourceProperties) ? undefined : 'its pin tag was released by a later request';
-    } catch (err) {
-      if (isNotFound(err)) return `image ${event.ResourceProperties.ImageArn} is gone`;
-      throw err;
-    }
+    const pin = await this.pinValue(event, event.ResourceProperties);
+    if (pin === undefined) return 'its pin tag was released by a later request';
+    const owner = pinRequest(pin);
+    return owner !== requestHash(event.RequestId) ? `its pin tag now belongs to request ${owner}` : undefined;
   }
 
   private async isPinned(event: Event, props: ImageVersionProps): Promise<boolean> {
+    return (await this.pinValue(event, props)) !== undefined;
+  }
+
+  /** This resource's pin tag value on the image, or undefined (no pin, or no image). */
+  private async pinValue(event: Event, props: ImageVersionProps): Promise<string | undefined> {
     try {
       const tags = (await this.client.send(new ListTagsCommand({ Resource: props.ImageArn }))).Tags ?? {};
-      return pinTagKey(props.ImageVersion, event.StackId, event.LogicalResourceId) in tags;
+      return tags[pinTagKey(props.ImageVersion, event.StackId, event.LogicalResourceId)];
     } catch (err) {
-      if (isNotFound(err)) return false;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }
@@ -203,8 +214,10 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
   }
 
   /**
-   * The error for a Create or Update that cannot finish. A failed Create releases its pin first:
-   * the framework sends no Delete after a failed Create, so nothing else would.
+   * The error for a Create or Update that cannot finish. A failed Create releases its pin first,
+   * so that the Delete the rollback sends (with the real id: isComplete failed) finds the version
+   * not adopted and leaves it in place whatever the RemovalPolicy; when isComplete crashed instead,
+   * that Delete releases the pin.
    */
   private async failure(event: CompleteEvent, message: string): Promise<Error> {
     let cleanup = '';
@@ -248,7 +261,10 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
     try {
       await this.client.send(new TagResourceCommand({
         Resource: props.ImageArn,
-        Tags: { [pinTagKey(props.ImageVersion, event.StackId, event.LogicalResourceId)]: pinTagValue(event.StackId, event.LogicalResourceId) },
+        Tags: {
+          [pinTagKey(props.ImageVersion, event.StackId, event.LogicalResourceId)]:
+            pinTagValue(event.StackId, event.LogicalResourceId, requestHash(event.RequestId)),
+        },
       }));
     } catch (err) {
       if (isNotFound(err)) {
