@@ -148,7 +148,9 @@ class NaiveHandler implements Handler {
   async isComplete(event: any): Promise<any> {
     const want = event.RequestType === 'Delete' ? 'TERMINATED' : 'RUNNING';
     const states = await Promise.allSettled(this.ids.map((id) => this.client.send(new GetMicrovmCommand({ microvmIdentifier: id }))));
-    return { IsComplete: states.every((s) => s.status === 'fulfilled' && s.value.state === want), Data: { InstanceIds: this.ids.join(',') } };
+    const done = (s: PromiseSettledResult<{ state?: string }>) => (s.status === 'fulfilled' ? s.value.state === want
+      : want === 'TERMINATED' && (s.reason as { name?: string })?.name === 'ResourceNotFoundException');
+    return { IsComplete: states.every(done) };
   }
 }
 
@@ -242,7 +244,7 @@ async function runVariant(variant: Variant, speed: number): Promise<Row[]> {
   const rows: Row[] = [];
   const log = (r: Row) => {
     rows.push(r);
-    console.error(`  ${variant} ${r.scenario}: ${r.status} in ${r.seconds.toFixed(0)} s (ideal ${r.idealSeconds.toFixed(0)} s)`);
+    console.error(`  ${JSON.stringify(r)}`);
   };
   {
     const account = await Account.start(speed);

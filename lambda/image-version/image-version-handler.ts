@@ -32,8 +32,12 @@ const MAX_IDS_IN_MESSAGE = 10;
 /**
  * Custom::LambdaMicroVmImageVersion: adopts one version of an image. Create pins it (a tag on the
  * image that the image's pruning respects), waits until it is SUCCESSFUL and sets its status;
- * Update changes the status in place; Delete releases the pin and, with RemovalPolicy DESTROY,
- * deletes the version. The physical id is `<image arn>:<version>`.
+ * Update changes the status in place (a status change refused while the image rebuilds waits);
+ * Delete releases the pin and, with RemovalPolicy DESTROY, deletes the version it had pinned. The
+ * physical id is `<image arn>:<version>`. The pin tag's value ends with the request that wrote it
+ * last: the fence that stops a stale waiter. A Delete with an id CloudFormation generated (a
+ * cancelled create) releases the pin that create may have set; the rollback of a failed
+ * replacement releases the replacement's pin.
  */
 export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps, VersionProgress> {
   protected readonly steps: Steps<ImageVersionProps, VersionProgress> = {
@@ -210,8 +214,10 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
   }
 
   /**
-   * The error for a Create or Update that cannot finish. A failed Create releases its pin first:
-   * the framework sends no Delete after a failed Create, so nothing else would.
+   * The error for a Create or Update that cannot finish. A failed Create releases its pin first,
+   * so that the Delete the rollback sends (with the real id: isComplete failed) finds the version
+   * not adopted and leaves it in place whatever the RemovalPolicy; when isComplete crashed instead,
+   * that Delete releases the pin.
    */
   private async failure(event: CompleteEvent, message: string): Promise<Error> {
     let cleanup = '';

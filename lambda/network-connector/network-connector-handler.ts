@@ -50,13 +50,19 @@ const REASON_HINTS: Record<string, string> = {
  * Custom::LambdaNetworkConnector over the Lambda Core API. The physical id is the connector's
  * (unqualified) ARN.
  *
- * - Create: CreateNetworkConnector with a ClientToken derived from the CloudFormation request,
- *   then PENDING → ACTIVE; FAILED fails the deploy with the StateReasonCode and StateReason, after
- *   deleting the failed connector (no Delete follows a failed Create).
- * - Update: a new name (or compute type) is a new connector, and CloudFormation deletes the old
- *   one; tags go through TagResource / UntagResource on the ARN; a configuration or operator role
- *   change is an UpdateNetworkConnector in place, then LastUpdateStatus InProgress → Successful.
- * - Delete: idempotent, and waits until GetNetworkConnector answers ResourceNotFound.
+ * - Create: CreateNetworkConnector with a ClientToken derived from the CloudFormation request and
+ *   owner and fence tags, then PENDING → ACTIVE; FAILED fails the deploy with the StateReasonCode
+ *   and StateReason. It asks for the failed connector's deletion at once; the framework reports
+ *   the failure with the connector ARN (isComplete failed), so the rollback's Delete also comes.
+ * - Update: a name or compute type other than the physical id's connector has is a new connector,
+ *   and CloudFormation deletes the old one. Otherwise in place: tags through TagResource /
+ *   UntagResource on the ARN; a configuration or operator role that differs from what the
+ *   connector has is an UpdateNetworkConnector, then LastUpdateStatus InProgress → Successful.
+ *   The rollback of a failed rename or compute-type change is a no-op on the old connector and
+ *   deletes the connector the failed update created, when this resource owns it.
+ * - Delete: idempotent, and waits until GetNetworkConnector answers ResourceNotFound. A Delete
+ *   with an id CloudFormation generated (a cancelled create) finds the connector by name and
+ *   ownership.
  */
 export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnectorProps, ConnectorProgress> {
   protected readonly steps: Steps<NetworkConnectorProps, ConnectorProgress> = {
@@ -253,7 +259,7 @@ export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnec
     return new ProvisioningError(`network connector ${props.Name} (${arn}) was still PENDING after ${timeoutSeconds(props)} seconds.${cleanup}`);
   }
 
-  /** A failed Create gets no Delete from the framework: remove what this deploy made. */
+  /** Asks for the failed connector's deletion at once (the rollback's Delete then waits until it is gone). */
   private async cleanUpAfterFailedCreate(arn: string): Promise<string> {
     try {
       await this.requestConnectorDelete(arn);

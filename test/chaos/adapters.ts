@@ -8,13 +8,15 @@ import {
   UpdateMicrovmImageCommand,
 } from '@aws-sdk/client-lambda-microvms';
 import type { ChaosAdapter, ChaosContext } from './harness';
+import { FleetHandler } from '../../lambda/fleet/fleet-handler';
+import { MemoryInventory } from '../../lambda/fleet/inventory';
 import { imageConfig, ImageWire, sameConfig } from '../../lambda/image/image-config';
 import { ImageHandler } from '../../lambda/image/image-handler';
 import { pinnedVersions } from '../../lambda/image/pins';
 import { ImageVersionHandler } from '../../lambda/image-version/image-version-handler';
 import { NetworkConnectorHandler } from '../../lambda/network-connector/network-connector-handler';
-import { isLive } from '../../lambda/shared/microvm-states';
-import { ImageVersionProps, NetworkConnectorProps, ResourceType } from '../../src/private/wire';
+import { isLive, listMicrovms } from '../../lambda/shared/microvm-states';
+import { FleetProps, ImageVersionProps, NetworkConnectorProps, ResourceType } from '../../src/private/wire';
 import { imageProps, TEST_ACCOUNT } from '../support/image-props';
 
 const CODE = ['s3://assets/code-v1.zip', 's3://assets/code-v2.zip', 's3://assets/code-v3.zip'];
@@ -139,4 +141,58 @@ export const connectorAdapter: ChaosAdapter<NetworkConnectorProps> = {
   },
 };
 
-export const ADAPTERS: ChaosAdapter[] = [imageAdapter, versionAdapter, connectorAdapter];
+const FLEET_FIXTURE = 'chaos-fleet-fixture';
+const fleetImageArn = (ctx: ChaosContext) => `arn:aws:lambda:${ctx.emu.region}:${TEST_ACCOUNT}:microvm-image:${FLEET_FIXTURE}`;
+
+/** MicroVmFleet over a fixture image with versions 1.0 and 2.0: counts, versions, policies, warm pool. */
+export const fleetAdapter: ChaosAdapter<FleetProps> = {
+  name: 'fleet',
+  resourceType: ResourceType.FLEET,
+  async setup(ctx) {
+    const config = imageConfig(imageProps(FLEET_FIXTURE));
+    await ctx.microvms.send(new CreateMicrovmImageCommand({ ...config, name: FLEET_FIXTURE, clientToken: 'fleet-fixture-1' }));
+    ctx.clock.advance(3600_000);
+    await ctx.microvms.send(new UpdateMicrovmImageCommand({
+      ...config, codeArtifact: { uri: CODE[1] }, imageIdentifier: fleetImageArn(ctx), clientToken: 'fleet-fixture-2',
+    }));
+    ctx.clock.advance(3600_000);
+  },
+  handler: (ctx) => {
+    const inventory = new MemoryInventory();
+    return new FleetHandler(ctx.microvms, () => inventory, { clock: ctx.handlerClock, random: () => ctx.rng.next() });
+  },
+  props(ctx, _kind, previous) {
+    const { rng } = ctx;
+    return {
+      ImageArn: fleetImageArn(ctx),
+      ImageVersion: rng.pick(['1.0', '2.0']),
+      DesiredCount: String(rng.int(4)),
+      MaximumDurationSeconds: '28800',
+      UpdatePolicy: rng.pick(['ROLLING', 'REPLACE_ALL']),
+      BatchSize: rng.chance(0.5) ? String(1 + rng.int(2)) : undefined,
+      SuspendAfterLaunch: rng.chance(0.3) ? 'true' : previous?.SuspendAfterLaunch,
+      LaunchRate: '5',
+      TableName: 'inventory',
+      TimeoutSeconds: '1800',
+    };
+  },
+  injectFault(ctx) {
+    const refusal = { operation: 'RunMicrovm', mode: 'error', errorType: 'ValidationException', status: 400, message: 'injected refusal', count: 1 } as const;
+    ctx.emu.faults.operation(refusal);
+    return 'runRefused';
+  },
+  async checkLive(ctx, _physicalId, asked) {
+    const vms = await listMicrovms(ctx.microvms, { imageArn: asked.ImageArn });
+    const want = asked.SuspendAfterLaunch === 'true' ? 'SUSPENDED' : 'RUNNING';
+    const wrong = vms.filter((vm) => vm.imageVersion !== asked.ImageVersion || vm.state !== want);
+    if (vms.length !== Number(asked.DesiredCount) || wrong.length) {
+      throw new Error(`fleet runs ${vms.map((v) => `${v.imageVersion} ${v.state}`).join(', ') || 'nothing'}; the stack asked for ${asked.DesiredCount} x ${asked.ImageVersion} ${want}`);
+    }
+  },
+  async checkNothingLeft(ctx) {
+    const vms = await listMicrovms(ctx.microvms, { imageArn: fleetImageArn(ctx) });
+    if (vms.length) throw new Error(`MicroVMs ${vms.map((v) => `${v.microvmId} (${v.state})`).join(', ')}`);
+  },
+};
+
+export const ADAPTERS: ChaosAdapter[] = [imageAdapter, versionAdapter, connectorAdapter, fleetAdapter];

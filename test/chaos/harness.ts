@@ -207,12 +207,15 @@ export async function runSequence(
         await expectLive();
         continue;
       }
-      const r = await driver.update(next, { ...crashOptions(rng), deferCleanup: op === 'updateThenRollback' });
+      // The cleanup phase (the Delete of a replaced resource) runs after the faults of the update:
+      // CloudFormation never rolls back because of it.
+      const r = await driver.update(next, { ...crashOptions(rng), deferCleanup: true });
       clearFaults();
       if (r.status !== 'SUCCESS' || op === 'updateThenRollback') {
         ops.push('rollback');
         mustSucceed(await driver.rollback(), r.status === 'SUCCESS' ? 'rollback of a successful update' : 'rollback of a failed update');
       } else {
+        mustSucceed(await driver.runCleanup(), 'the cleanup of a replacement');
         asked = next;
       }
       await expectLive();

@@ -1,6 +1,6 @@
 /**
  * The long chaos run: `npx tsx test/chaos/run.ts --sequences 5000 --seed 1`.
- * `--adapter image|image-version|network-connector` limits it to one resource type (a failure's
+ * `--adapter image|image-version|network-connector|fleet` limits it to one resource type (a failure's
  * seed then reproduces it: `--adapter image --seed <seed> --sequences 1`).
  * Prints sequences, faults injected, failures (expected 0) and each failure's seed; exits 1 on a failure.
  */

@@ -134,6 +134,7 @@ export class LifecycleDriver<P extends object = Record<string, unknown>> {
   private readonly logicalResourceId: string;
   private readonly stackId: string;
   private lastUpdate?: { oldProps: P; newProps: P; oldPhysicalId: string; result: LifecycleResult };
+  private pendingCleanup?: { oldProps: P; oldPhysicalId: string };
 
   constructor(public readonly options: LifecycleDriverOptions) {
     this.logicalResourceId = options.logicalResourceId ?? 'Resource';
@@ -196,11 +197,22 @@ export class LifecycleDriver<P extends object = Record<string, unknown>> {
     if (result.status !== 'SUCCESS') return result;
     this.physicalResourceId = result.physicalResourceId;
     this.properties = last.newProps;
-    if (result.physicalResourceId !== last.oldPhysicalId && !opts.deferCleanup) {
-      const cleanup = await this.run(this.event('Delete', last.oldProps, undefined, last.oldPhysicalId));
-      if (cleanup.status !== 'SUCCESS') return { ...result, status: 'FAILED', reason: `cleanup of ${last.oldPhysicalId} failed: ${cleanup.reason}` };
+    if (result.physicalResourceId !== last.oldPhysicalId) {
+      this.pendingCleanup = { oldProps: last.oldProps, oldPhysicalId: last.oldPhysicalId };
+      if (!opts.deferCleanup) {
+        const cleanup = await this.runCleanup();
+        if (cleanup.status !== 'SUCCESS') return { ...result, status: 'FAILED', reason: `cleanup of ${last.oldPhysicalId} failed: ${cleanup.reason}` };
+      }
     }
     return result;
+  }
+
+  /** The stack's cleanup phase of the last replacement (deferred by `deferCleanup`): the Delete of the old id. */
+  public async runCleanup(): Promise<LifecycleResult> {
+    const pending = this.pendingCleanup;
+    this.pendingCleanup = undefined;
+    if (!pending) return { status: 'SUCCESS', data: {}, polls: 0 };
+    return this.run(this.event('Delete', pending.oldProps, undefined, pending.oldPhysicalId));
   }
 
   /**
@@ -214,6 +226,7 @@ export class LifecycleDriver<P extends object = Record<string, unknown>> {
     if (!last) throw new Error('nothing to roll back');
     this.lastUpdate = undefined;
     const { oldProps, newProps, oldPhysicalId, result } = last;
+    this.pendingCleanup = undefined; // a rolled-back update has no cleanup phase
     const current = result.status === 'SUCCESS' ? result.physicalResourceId! : oldPhysicalId;
     const r = await this.run(this.event('Update', oldProps, newProps, current));
     if (r.status !== 'SUCCESS') return r;
