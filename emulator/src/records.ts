@@ -4,6 +4,7 @@
  */
 import { Clock } from './clock';
 import { Timeline } from './timeline';
+import type { NetworkConnectorConfiguration } from '../../lambda/shared/lambda-core-client';
 
 // ---------------------------------------------------------------------------------------------------
 // Options
@@ -169,7 +170,7 @@ export interface Microvm {
 
 export interface ConnectorVersion {
   version: number;
-  configuration: any;
+  configuration: NetworkConnectorConfiguration;
   operatorRole: string | null;
   lastModified: number;
 }
@@ -182,7 +183,7 @@ export interface Connector {
   tags: Record<string, string>;
   versions: ConnectorVersion[];
   tl: Timeline<'PENDING' | 'ACTIVE' | 'FAILED'>;
-  update?: { tl: Timeline<'InProgress' | 'Successful' | 'Failed'>; configuration: any; operatorRole: string | null; applied: boolean; noChange: boolean };
+  update?: { tl: Timeline<'InProgress' | 'Successful' | 'Failed'>; configuration: NetworkConnectorConfiguration; operatorRole: string | null; applied: boolean; noChange: boolean };
   deleteTl?: Timeline<GoneState>;
 }
 
