@@ -120,6 +120,16 @@ project.testTask.prependSpawn(typecheck);
 project.testTask.prependSpawn(bundle);
 project.tasks.tryFind('test:update')?.prependSpawn(bundle);
 
+// The fast loop: every test but the end-to-end deploys (test/e2e: ministack, minutes) and the
+// bundle checks (they need `npx projen bundle`); no eslint --fix. `npm test` before a commit.
+const testUnit = project.addTask('test:unit', {
+  description: 'Type-check and run the unit, handler and chaos-subset tests (no end-to-end deploys, no bundles)',
+  receiveArgs: true,
+});
+testUnit.spawn(typecheck);
+// The ignore pattern is one `=` value before the other flags: extra arguments (a test file) stay positional.
+testUnit.exec("jest '--testPathIgnorePatterns=/test/(e2e/|bundle\\.test\\.ts)' --passWithNoTests --ci --coverage=false", { receiveArgs: true });
+
 // jsii warns on every run that Node 20 is past end-of-life; the machines run Node 20.
 project.tasks.addEnvironment('JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION', '1');
 

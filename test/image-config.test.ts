@@ -1,5 +1,5 @@
 import type { GetMicrovmImageVersionOutput } from '@aws-sdk/client-lambda-microvms';
-import { imageConfig, sameConfig } from '../lambda/image/image-config';
+import { buildChanged, buildTimeoutSeconds, imageConfig, keepVersions, sameConfig } from '../lambda/image/image-config';
 import type { ImageProps } from '../src/private/wire';
 
 const BASE: ImageProps = {
@@ -72,6 +72,25 @@ describe('imageConfig / sameConfig', () => {
     const c = imageConfig({ ...BASE, MemoryMiB: '8192', Logging: { LogGroup: '/g', LogStream: 's' } });
     expect(c.resources).toEqual([{ minimumMemoryInMiB: 8192 }]);
     expect(c.logging).toEqual({ cloudWatch: { logGroup: '/g', logStream: 's' } });
-    expect(() => imageConfig({ ...BASE, MemoryMiB: 'lots' })).toThrow(/MemoryMiB must be an integer, got "lots"/);
+    expect(() => imageConfig({ ...BASE, MemoryMiB: 'lots' })).toThrow(/property MemoryMiB is "lots", expected an integer/);
+  });
+
+  test('values from the wire are checked, not defaulted: the message names the property, the value and the version mismatch', () => {
+    const mismatch = /construct and handler versions differ/;
+    expect(() => imageConfig({ ...BASE, MemoryMiB: '3000' })).toThrow(/property MemoryMiB is "3000", expected one of 512, 1024, 2048, 4096, 8192/);
+    expect(() => imageConfig({ ...BASE, CodeUri: undefined as any })).toThrow(/property CodeUri is missing, expected a non-empty string/);
+    expect(() => imageConfig({ ...BASE, Architecture: '' })).toThrow(mismatch);
+    expect(() => buildTimeoutSeconds({ ...BASE, BuildTimeoutSeconds: '0' })).toThrow(/property BuildTimeoutSeconds is "0", expected an integer from 60 to 3300.*construct and handler versions differ/);
+    expect(() => buildTimeoutSeconds({ ...BASE, BuildTimeoutSeconds: 'abc' })).toThrow(mismatch);
+    expect(() => buildTimeoutSeconds({ ...BASE, BuildTimeoutSeconds: undefined as any })).toThrow(/BuildTimeoutSeconds is missing/);
+    expect(buildTimeoutSeconds({ ...BASE, BuildTimeoutSeconds: '600' })).toBe(600);
+    expect(() => keepVersions({ ...BASE, KeepVersions: '0' })).toThrow(/property KeepVersions is "0", expected an integer from 1 to 50/);
+    expect(keepVersions(BASE)).toBeUndefined();
+  });
+
+  test('only build properties decide whether a build is needed', () => {
+    expect(buildChanged(BASE, { ...BASE, Tags: { a: 'b' }, BuildTimeoutSeconds: '900', KeepVersions: '3' })).toBe(false);
+    expect(buildChanged(BASE, { ...BASE, CodeObjectVersion: 'v2' })).toBe(true);
+    expect(buildChanged(BASE, { ...BASE, Environment: { A: '1' } })).toBe(true);
   });
 });

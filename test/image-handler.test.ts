@@ -1,12 +1,15 @@
-import { GetMicrovmImageCommand, ListMicrovmImageVersionsCommand, ListTagsCommand, RunMicrovmCommand, GetMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
-import { handlerEnv, HandlerEnv } from './support/handler-env';
+import { LambdaMicrovmsClient, GetMicrovmImageCommand, GetMicrovmImageVersionCommand, ListMicrovmImageVersionsCommand, ListTagsCommand, RunMicrovmCommand, GetMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
+import { CREDENTIALS, handlerEnv, HandlerEnv } from './support/handler-env';
 import { imageProps, TEST_ACCOUNT } from './support/image-props';
-import { LifecycleDriver } from './support/lifecycle-driver';
+import { LifecycleDriver, LifecycleResult, Waiter } from './support/lifecycle-driver';
 import { ImageHandler } from '../lambda/image/image-handler';
+import { HANDLER_TAG_PREFIX } from '../lambda/shared/ownership';
 import { ImageProps, ResourceType } from '../src/private/wire';
 
 const ACCOUNT = TEST_ACCOUNT;
 const props = imageProps;
+/** The user's tags, without the handler's owner and fence tags. */
+const userTags = (tags: Record<string, string> = {}) => Object.fromEntries(Object.entries(tags).filter(([k]) => !k.startsWith(HANDLER_TAG_PREFIX)));
 
 describe('image handler against the emulator', () => {
   let env: HandlerEnv;
@@ -43,7 +46,7 @@ describe('image handler against the emulator', () => {
     expect(await versions(r.physicalResourceId!)).toEqual(['1.0:SUCCESSFUL']);
   });
 
-  test('a failed build fails the deploy with the version, the build reasons and the log, and deletes the image', async () => {
+  test('a failed build fails the deploy with the version, the build reasons and the log; the rollback\'s Delete removes the image', async () => {
     env.emu.faults.failNextBuild({ imageName: 'img-fail', reasonCode: 'CONTAINER_BUILD_FAILED' });
     const d = driver();
     const r = await d.create(props('img-fail'));
@@ -51,10 +54,12 @@ describe('image handler against the emulator', () => {
     expect(r.reason).toMatch(/MicroVM image img-fail version 1\.0 failed \(image state CREATE_FAILED\)/);
     expect(r.reason).toMatch(/CONTAINER_BUILD_FAILED/);
     expect(r.reason).toMatch(/build log: CloudWatch log group \/mvm\/builds/);
-    expect(r.reason).toMatch(/The image this deploy created was deleted/);
-    // The framework sends no Delete after a failed Create: the handler cleaned up.
-    expect((await d.delete()).polls).toBe(0);
-    env.clock.advance(60_000);
+    expect(r.reason).toMatch(/The rollback deletes the image this deploy created/);
+    // isComplete failed: the framework answers with the REAL id, and the rollback's Delete reaches the handler.
+    expect(r.physicalResourceId).toBe(`arn:aws:lambda:us-east-1:${ACCOUNT}:microvm-image:img-fail`);
+    const deleted = await d.delete();
+    expect(deleted.status).toBe('SUCCESS');
+    expect(deleted.polls).toBeGreaterThan(0);
     expect(env.emu.snapshot().images).toEqual([]);
   });
 
@@ -66,7 +71,7 @@ describe('image handler against the emulator', () => {
     expect(r.status).toBe('FAILED');
     expect(r.reason).toMatch(/img-slow version 1\.0 timed out \(image state CREATING\)/);
     expect(r.reason).toMatch(/build .* (PENDING|IN_PROGRESS)/);
-    expect(r.reason).toMatch(/could not be deleted yet/);
+    expect(r.reason).toMatch(/The rollback deletes the image this deploy created/);
   });
 
   test('a tags-only update changes tags without a build', async () => {
@@ -77,7 +82,7 @@ describe('image handler against the emulator', () => {
     expect(r.data.ImageVersion).toBe('1.0');
     expect(await versions(created.physicalResourceId!)).toEqual(['1.0:SUCCESSFUL']);
     const tags = await env.client.send(new ListTagsCommand({ Resource: created.physicalResourceId }));
-    expect(tags.Tags).toEqual({ team: 'b', added: 'y' });
+    expect(userTags(tags.Tags)).toEqual({ team: 'b', added: 'y' });
   });
 
   test('a code change builds a new version; a failed update rolls back without a rebuild', async () => {
@@ -168,5 +173,192 @@ describe('image handler against the emulator', () => {
     const r = await driver('Second').create(props('img-dup'));
     expect(r.status).toBe('FAILED');
     expect(r.reason).toMatch(/a MicroVM image named 'img-dup' already exists.*choose another `name`/);
+  });
+});
+
+/**
+ * Issue 11: CloudFormation and the service as they really behave. Builds take 10 minutes here, so
+ * that CloudFormation can move on while a build still runs.
+ */
+describe('image handler: rollbacks, cancelled and superseded requests, busy images (issue 11)', () => {
+  let env: HandlerEnv;
+  let handler: ImageHandler;
+  const BUILD_MS = 10 * 60_000;
+  /** Delegates to whichever handler is current: a test may swap in one whose client gives up fast. */
+  const proxy = { onEvent: (e: any) => handler.onEvent(e), isComplete: (e: any) => handler.isComplete(e) };
+  const driver = (logicalResourceId = 'Image') => new LifecycleDriver<ImageProps>({
+    handler: proxy, resourceType: ResourceType.IMAGE, logicalResourceId, wait: env.wait, queryIntervalMs: 15_000,
+  });
+  const imageNames = () => env.emu.snapshot().images.map((i: any) => i.name).sort();
+  const latestActiveCode = async (arn: string) => {
+    const img = await env.client.send(new GetMicrovmImageCommand({ imageIdentifier: arn }));
+    const v = await env.client.send(new GetMicrovmImageVersionCommand({ imageIdentifier: arn, imageVersion: img.latestActiveImageVersion! }));
+    return v.codeArtifact?.uri;
+  };
+  /** Lets every build and delete the emulator runs finish. */
+  const drain = () => env.clock.advance(2 * 3600_000);
+  const mutations = () => {
+    const ops = env.emu.stats().operations;
+    return ['CreateMicrovmImage', 'UpdateMicrovmImage', 'DeleteMicrovmImage', 'UpdateMicrovmImageVersion'].reduce((n, o) => n + (ops[o] ?? 0), 0);
+  };
+
+  beforeEach(async () => {
+    env = await handlerEnv({ delays: { imageBuildInProgress: BUILD_MS } });
+    handler = new ImageHandler(env.client, { clock: env.handlerClock });
+  });
+  afterEach(async () => env.emu.close());
+
+  describe('case 1: the rollback of a failed rename is a no-op, and the renamed image is gone', () => {
+    const failures: Array<[string, (d: LifecycleDriver<ImageProps>) => Promise<LifecycleResult>]> = [
+      ['its build fails', async (d) => {
+        env.emu.faults.failNextBuild({ imageName: 'img-b', reasonCode: 'CONTAINER_BUILD_FAILED' });
+        return d.update(props('img-b'));
+      }],
+      ['its polls are throttled past the retries', async (d) => {
+        const patient = handler;
+        // A client that gives up after 2 attempts, so that the test need not wait out the SDK's backoff.
+        const impatient = new LambdaMicrovmsClient({ endpoint: env.emu.url, region: env.emu.region, credentials: CREDENTIALS, maxAttempts: 2 });
+        handler = new ImageHandler(impatient, { clock: env.handlerClock });
+        env.emu.faults.operation({ operation: 'ListTags', mode: 'throttle', count: 10 });
+        const r = await d.update(props('img-b'));
+        handler = patient;
+        return r;
+      }],
+      ['isComplete crashes', (d) => d.update(props('img-b'), { crashIsCompleteOnPoll: 2 })],
+      ['the name is taken by an image the stack does not own', async (d) => {
+        await driver('Other').create(props('img-b'));
+        return d.update(props('img-b'));
+      }],
+    ];
+    test.each(failures)('when %s', async (what, fail) => {
+      const d = driver();
+      const a = await d.create(props('img-a'));
+      const failed = await fail(d);
+      expect(failed.status).toBe('FAILED');
+      env.emu.faults.clear();
+      env.emu.resetStats();
+      const back = await d.rollback();
+      expect(back.status).toBe('SUCCESS');
+      expect(back.physicalResourceId).toBe(a.physicalResourceId);
+      expect(d.events.at(-1)).toEqual({ requestType: 'Update', physicalResourceId: a.physicalResourceId });
+      // Nothing changed on img-a: no create, no build, no status change.
+      expect(env.emu.stats().operations.CreateMicrovmImage ?? 0).toBe(0);
+      expect(env.emu.stats().operations.UpdateMicrovmImage ?? 0).toBe(0);
+      expect(await latestActiveCode(a.physicalResourceId!)).toBe('s3://assets/code-v1.zip');
+      drain();
+      if (what.startsWith('the name is taken')) expect(imageNames()).toEqual(['img-a', 'img-b']); // not ours: kept
+      else expect(imageNames()).toEqual(['img-a']);
+    });
+  });
+
+  describe('case 2: a cancelled create leaves nothing, and the next deploy with the same name succeeds', () => {
+    test.each(['generated', 'real'] as const)('Delete with the %s physical id while the build runs; the stale waiter runs on', async (id) => {
+      const d = driver();
+      const waiter = await d.startCreate(props('img-cancel'));
+      if (!(waiter instanceof Waiter)) throw new Error(waiter.reason);
+      expect(await waiter.poll()).toBeUndefined(); // building
+      const deleted = await d.delete({ physicalResourceId: id });
+      expect(deleted.status).toBe('SUCCESS');
+      expect(deleted.polls).toBeGreaterThan(1); // refused while CREATING ("not yet"), then deleted
+      const stale = await waiter.run();
+      expect(stale.status).toBe('FAILED');
+      expect(stale.reason).toMatch(/superseded|gone|not found/i);
+      drain();
+      expect(imageNames()).toEqual([]);
+      const again = await driver().create(props('img-cancel'));
+      expect(again.status).toBe('SUCCESS');
+    });
+  });
+
+  describe('case 3: a superseded update: what is live is what the stack last asked for', () => {
+    test('v1 → v2 (building) → rollback to v1 while v2 builds; the stale v2 waiter stops without acting', async () => {
+      const d = driver();
+      const created = await d.create(props('img-sup', { BuildTimeoutSeconds: '1800' }));
+      const waiter = await d.startUpdate(props('img-sup', { BuildTimeoutSeconds: '1800', CodeUri: 's3://assets/code-v2.zip', KeepVersions: '1' }));
+      if (!(waiter instanceof Waiter)) throw new Error(waiter.reason);
+      expect(await waiter.poll()).toBeUndefined();
+      const back = await d.rollback();
+      expect(back.status).toBe('SUCCESS');
+      expect(back.data.ImageVersion).toBe('1.0');
+      const stale = await waiter.run();
+      expect(stale.status).toBe('FAILED');
+      expect(stale.reason).toMatch(/superseded/);
+      drain();
+      expect(await latestActiveCode(created.physicalResourceId!)).toBe('s3://assets/code-v1.zip');
+      // The stale waiter pruned nothing (KeepVersions 1 would have deleted 1.0).
+      const versions = await env.client.send(new ListMicrovmImageVersionsCommand({ imageIdentifier: created.physicalResourceId }));
+      expect(versions.items!.map((v) => v.imageVersion)).toContain('1.0');
+    });
+
+    test('the v2 build runs past buildTimeout (40-minute build, 10-minute timeout): the rollback waits for it and v1 stays live', async () => {
+      await env.emu.close();
+      env = await handlerEnv({ delays: { imageBuildInProgress: 40 * 60_000 } });
+      handler = new ImageHandler(env.client, { clock: env.handlerClock });
+      const d = driver();
+      const v1 = props('img-slow', { BuildTimeoutSeconds: '3000' });
+      const created = await d.create(v1);
+      expect(created.status).toBe('SUCCESS');
+      const timedOut = await d.update({ ...v1, BuildTimeoutSeconds: '600', CodeUri: 's3://assets/code-v2.zip' });
+      expect(timedOut.status).toBe('FAILED');
+      expect(timedOut.reason).toMatch(/version 2\.0 timed out/);
+      const back = await d.rollback();
+      expect(back.status).toBe('SUCCESS');
+      expect(back.data.ImageVersion).toBe('1.0');
+      drain();
+      expect(await latestActiveCode(created.physicalResourceId!)).toBe('s3://assets/code-v1.zip');
+    });
+  });
+
+  test('case 4: a deploy while an abandoned build still runs waits (409 UPDATING), then updates', async () => {
+    await env.emu.close();
+    env = await handlerEnv({ delays: { imageBuildInProgress: 20 * 60_000 } });
+    handler = new ImageHandler(env.client, { clock: env.handlerClock });
+    const d = driver();
+    const v1 = props('img-busy', { BuildTimeoutSeconds: '3000' });
+    const created = await d.create(v1);
+    // v2 times out; CloudFormation does not roll back (e.g. --no-rollback): its build runs on.
+    expect((await d.update({ ...v1, BuildTimeoutSeconds: '600', CodeUri: 's3://assets/code-v2.zip' })).status).toBe('FAILED');
+    const v3 = await d.update({ ...v1, CodeUri: 's3://assets/code-v3.zip' });
+    expect(v3.reason).toBeUndefined();
+    expect(v3.status).toBe('SUCCESS');
+    expect(v3.data.ImageVersion).toBe('3.0');
+    drain();
+    expect(await latestActiveCode(created.physicalResourceId!)).toBe('s3://assets/code-v3.zip');
+  });
+
+  test('case 5: after an isComplete failure the Delete carries the real id and removes the image while its build still runs', async () => {
+    const d = driver();
+    const failed = await d.create(props('img-late', { BuildTimeoutSeconds: '60' }));
+    expect(failed.status).toBe('FAILED');
+    expect(failed.physicalResourceId).toMatch(/:microvm-image:img-late$/);
+    env.emu.resetStats();
+    const deleted = await d.delete();
+    expect(deleted.status).toBe('SUCCESS');
+    // Case 6: refused with the recorded 400 while CREATING, asked again until the build ended.
+    expect(env.emu.stats().operations.DeleteMicrovmImage).toBeGreaterThan(1);
+    drain();
+    expect(imageNames()).toEqual([]);
+  });
+
+  test('case 6: a delete refused while MicroVMs are still TERMINATING is asked again', async () => {
+    const d = driver();
+    const created = await d.create(props('img-vms', { TerminateMicroVmsOnDelete: 'true' }));
+    drain();
+    await env.client.send(new RunMicrovmCommand({ imageIdentifier: created.physicalResourceId }));
+    env.emu.resetStats();
+    const deleted = await d.delete();
+    expect(deleted.status).toBe('SUCCESS');
+    expect(imageNames()).toEqual([]);
+    expect(mutations()).toBeGreaterThanOrEqual(1);
+  });
+
+  test('case 2 with a crash: an onEvent replayed after its call reached the service creates once, and the cancel removes it', async () => {
+    const d = driver();
+    const waiter = await d.startCreate(props('img-replay2'), { crash: 'afterService' });
+    expect(waiter).toBeInstanceOf(Waiter);
+    expect(imageNames()).toEqual(['img-replay2']);
+    expect((await d.delete({ physicalResourceId: 'generated' })).status).toBe('SUCCESS');
+    drain();
+    expect(imageNames()).toEqual([]);
   });
 });

@@ -9,11 +9,11 @@ import {
 } from '@aws-sdk/client-lambda-microvms';
 import { handlerEnv, HandlerEnv } from './support/handler-env';
 import { imageProps, ImageWire, TEST_ACCOUNT } from './support/image-props';
-import { LifecycleDriver } from './support/lifecycle-driver';
+import { LifecycleDriver, Waiter } from './support/lifecycle-driver';
 import { ImageHandler } from '../lambda/image/image-handler';
+import { pinnedVersions } from '../lambda/image/pins';
+import { compareVersions, pruneImageVersions } from '../lambda/image/prune';
 import { ImageVersionHandler } from '../lambda/image-version/image-version-handler';
-import { pinnedVersions } from '../lambda/image-version/pins';
-import { compareVersions, pruneImageVersions } from '../lambda/image-version/prune';
 import { ImageVersionProps, PIN_TAG_PREFIX, ResourceType } from '../src/private/wire';
 
 const ACCOUNT = TEST_ACCOUNT;
@@ -75,7 +75,7 @@ describe('image version handler against the emulator', () => {
     const t = await tags(arn);
     const pinKeys = Object.keys(t).filter((k) => k.startsWith(PIN_TAG_PREFIX));
     expect(pinKeys).toEqual([expect.stringMatching(/^cdk-lambda-microvms:pinned:1\.0:[0-9a-f]{10}$/)]);
-    expect(t[pinKeys[0]]).toBe('VersionsStack/ImageCurrentVersion');
+    expect(t[pinKeys[0]]).toMatch(/^VersionsStack\/ImageCurrentVersion@[0-9a-f]{16}$/); // who pins, @ the request that pinned last (the fence)
   });
 
   test('create waits for a version that is still building', async () => {
@@ -176,7 +176,12 @@ describe('image version handler against the emulator', () => {
     expect(r.reason).toMatch(/build [0-9a-f-]{36} \(ARM_64 gen \d\) FAILED: ARCHIVE_DOCKERFILE_NOT_FOUND/);
     expect(r.reason!.match(/ARCHIVE_DOCKERFILE_NOT_FOUND/g)!.length).toBeGreaterThanOrEqual(2); // both builds
     expect(await pins(arn)).toEqual([]);
-    expect((await v.delete()).polls).toBe(0); // no Delete follows a failed Create
+    // isComplete failed: the framework answers with the real id and the rollback's Delete comes;
+    // the version was never adopted (no pin), so it is left in place.
+    const deleted = await v.delete();
+    expect(deleted.status).toBe('SUCCESS');
+    expect(deleted.polls).toBe(1);
+    expect(await pins(arn)).toEqual([]);
   });
 
   test('adopting a version that does not exist fails clearly and leaves no pin', async () => {
@@ -309,5 +314,63 @@ describe('image version handler against the emulator', () => {
 
   test('versions compare numerically', () => {
     expect(['10.0', '2.0', '1.1', '1.0'].sort(compareVersions)).toEqual(['1.0', '1.1', '2.0', '10.0']);
+  });
+
+  describe('issue 11: cancelled creates, busy images, rollbacks, strict wire', () => {
+    test('case 2: a create cancelled while the version builds releases its pin; the stale waiter stops without acting', async () => {
+      const d = imageDriver();
+      const imageWaiter = await d.startCreate(imageProps('iv-cancel'));
+      if (!(imageWaiter instanceof Waiter)) throw new Error(imageWaiter.reason);
+      const arn = imageWaiter.physicalResourceId;
+      const v = versionDriver('Pinned');
+      const waiter = await v.startCreate(vprops(arn, '1.0', { Status: 'INACTIVE' }));
+      if (!(waiter instanceof Waiter)) throw new Error(waiter.reason);
+      expect(await pins(arn)).toEqual(['1.0']);
+      expect(await waiter.poll()).toBeUndefined(); // PENDING / IN_PROGRESS
+      const deleted = await v.delete({ physicalResourceId: 'generated' });
+      expect(deleted.status).toBe('SUCCESS');
+      expect(await pins(arn)).toEqual([]);
+      env.clock.advance(60_000); // the build ends
+      const stale = await waiter.run();
+      expect(stale.status).toBe('FAILED');
+      expect(stale.reason).toMatch(/superseded.*pin tag was released/);
+      expect((await getVersion(arn, '1.0')).status).toBe('ACTIVE'); // the stale waiter did not set INACTIVE
+    });
+
+    test('case 6: a status change while the image rebuilds (409 "already in state: UPDATING") waits, then applies', async () => {
+      const { d, arn } = await imageWithVersions('iv-busy', 1);
+      const v = versionDriver();
+      expect((await v.create(vprops(arn, '1.0'))).status).toBe('SUCCESS');
+      const rebuild = await d.startUpdate(imageProps('iv-busy', { CodeUri: 's3://assets/code-v2.zip' }));
+      expect(rebuild).toBeInstanceOf(Waiter);
+      env.emu.resetStats();
+      const r = await v.update(vprops(arn, '1.0', { Status: 'INACTIVE' }));
+      expect(r.status).toBe('SUCCESS');
+      expect(r.data.VersionStatus).toBe('INACTIVE');
+      expect(env.emu.stats().operations.UpdateMicrovmImageVersion).toBeGreaterThan(1); // refused first
+    });
+
+    test('the rollback of a failed replacement releases the pin the replacement set', async () => {
+      const { arn } = await imageWithVersions('iv-replace', 2);
+      const v = versionDriver();
+      expect((await v.create(vprops(arn, '1.0'))).status).toBe('SUCCESS');
+      const failed = await v.update(vprops(arn, '2.0', { Status: 'BOGUS' as any }), {});
+      expect(failed.status).toBe('FAILED');
+      const crashed = await v.update(vprops(arn, '2.0'), { crashIsCompleteOnPoll: 1 });
+      expect(crashed.status).toBe('FAILED');
+      expect(await pins(arn)).toEqual(['1.0', '2.0']);
+      expect((await v.rollback()).status).toBe('SUCCESS');
+      expect(await pins(arn)).toEqual(['1.0']);
+    });
+
+    test('case 10: a malformed Status or RemovalPolicy names the property and the version mismatch', async () => {
+      const { arn } = await imageWithVersions('iv-wire', 1);
+      const r = await versionDriver().create(vprops(arn, '1.0', { Status: 'active' }));
+      expect(r.status).toBe('FAILED');
+      expect(r.reason).toMatch(/property Status is "active", expected one of ACTIVE, INACTIVE: the construct and handler versions differ/);
+      const p = await versionDriver('Other').create(vprops(arn, '1.0', { RemovalPolicy: '' }));
+      expect(p.reason).toMatch(/property RemovalPolicy is "", expected one of destroy, retain/);
+      expect(await pins(arn)).toEqual([]);
+    });
   });
 });

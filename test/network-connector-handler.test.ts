@@ -5,9 +5,10 @@
  */
 import { ManualClock, RunningEmulator, startEmulator } from '../emulator/src';
 import { manualHandlerClock } from './support/handler-env';
-import { LifecycleDriver } from './support/lifecycle-driver';
+import { LifecycleDriver, Waiter } from './support/lifecycle-driver';
 import { NetworkConnectorHandler } from '../lambda/network-connector/network-connector-handler';
 import { LambdaCoreClient } from '../lambda/shared/lambda-core-client';
+import { HANDLER_TAG_PREFIX } from '../lambda/shared/ownership';
 import { NetworkConnectorProps, ResourceType } from '../src/private/wire';
 
 process.env.MICROVMS_HANDLER_QUIET = '1';
@@ -28,6 +29,9 @@ beforeEach(() => {
   emu.reset();
   client = new LambdaCoreClient({ region: 'us-east-1', endpoint: emu.url, credentials: CREDS, clock: manualHandlerClock(clock) });
 });
+
+/** The user's tags, without the handler's owner and fence tags. */
+const userTags = (tags: Record<string, string>) => Object.fromEntries(Object.entries(tags).filter(([k]) => !k.startsWith(HANDLER_TAG_PREFIX)));
 
 function props(overrides: Partial<NetworkConnectorProps> = {}): NetworkConnectorProps {
   return {
@@ -60,7 +64,7 @@ describe('NetworkConnector provider (emulator)', () => {
     const d = driver();
     const r = await d.create(props());
     expect(r.status).toBe('SUCCESS');
-    expect(r.physicalResourceId).toMatch(/^arn:aws:lambda:us-east-1:123456789012:network-connector:nc-[0-9a-f]+$/);
+    expect(r.physicalResourceId).toMatch(/^arn:aws:lambda:us-east-1:123456789012:network-connector:nc-[0-9a-f-]+$/);
     expect(r.data).toEqual({ NetworkConnectorArn: r.physicalResourceId, NetworkConnectorId: expect.stringMatching(/^nc-/), NetworkConnectorName: 'db-access' });
     expect(r.polls).toBeGreaterThanOrEqual(1);
     const c = await client.getNetworkConnector({ Identifier: r.physicalResourceId! });
@@ -69,7 +73,7 @@ describe('NetworkConnector provider (emulator)', () => {
       OperatorRole: OPERATOR_ROLE,
       Configuration: { VpcEgressConfiguration: { SubnetIds: ['subnet-0aaa', 'subnet-0bbb'], SecurityGroupIds: ['sg-0ccc'], NetworkProtocol: 'IPv4', AssociatedComputeResourceTypes: ['MicroVm'] } },
     });
-    expect(await client.listTags({ Resource: r.physicalResourceId! })).toEqual({ team: 'data' });
+    expect(userTags(await client.listTags({ Resource: r.physicalResourceId! }))).toEqual({ team: 'data' });
   });
 
   test('a replayed Create (same request) makes one connector: the ClientToken is deterministic', async () => {
@@ -119,7 +123,7 @@ describe('NetworkConnector provider (emulator)', () => {
     const d = driver();
     const r = await d.create(props());
     expect(r.status).toBe('FAILED');
-    expect(r.reason).toMatch(/network connector db-access \(arn:aws:lambda:us-east-1:123456789012:network-connector:nc-[0-9a-f]+\) failed to create: SubnetOutOfIPAddresses: Subnet subnet-0aaa has no free IP addresses/);
+    expect(r.reason).toMatch(/network connector db-access \(arn:aws:lambda:us-east-1:123456789012:network-connector:nc-[0-9a-f-]+\) failed to create: SubnetOutOfIPAddresses: Subnet subnet-0aaa has no free IP addresses/);
     expect(r.reason).toMatch(/free IP addresses in the subnets/);
     expect(r.reason).toMatch(/is being deleted/);
     clock.advance(60_000);
@@ -129,7 +133,7 @@ describe('NetworkConnector provider (emulator)', () => {
   });
 
   test('a name taken by another connector fails with what to do', async () => {
-    await client.createNetworkConnector({ Name: 'db-access', Configuration: { VpcEgressConfiguration: { SubnetIds: ['subnet-9'], AssociatedComputeResourceTypes: ['MicroVm'], NetworkProtocol: 'IPv4' } } });
+    await client.createNetworkConnector({ Name: 'db-access', ClientToken: 'someone-else', OperatorRole: OPERATOR_ROLE, Configuration: { VpcEgressConfiguration: { SubnetIds: ['subnet-9'], AssociatedComputeResourceTypes: ['MicroVm'], NetworkProtocol: 'IPv4' } } });
     const r = await driver().create(props());
     expect(r.status).toBe('FAILED');
     expect(r.reason).toMatch(/a network connector named 'db-access' already exists.*choose another `networkConnectorName`.*fromNetworkConnectorArn/);
@@ -170,7 +174,7 @@ describe('NetworkConnector provider (emulator)', () => {
     const d = driver();
     await d.create(props());
     // Another change is applying (as if made outside the stack): the stack's update must wait for it.
-    await client.updateNetworkConnector({ Identifier: d.physicalResourceId!, Configuration: { VpcEgressConfiguration: { SubnetIds: ['subnet-0aaa'], SecurityGroupIds: ['sg-0ccc'], NetworkProtocol: 'IPv4', AssociatedComputeResourceTypes: ['MicroVm'] } } });
+    await client.updateNetworkConnector({ Identifier: d.physicalResourceId!, ClientToken: 'out-of-band', OperatorRole: OPERATOR_ROLE, Configuration: { VpcEgressConfiguration: { SubnetIds: ['subnet-0aaa'], SecurityGroupIds: ['sg-0ccc'], NetworkProtocol: 'IPv4', AssociatedComputeResourceTypes: ['MicroVm'] } } });
     emu.resetStats();
     const r = await d.update(props({ SubnetIds: ['subnet-0bbb'] }));
     expect(r.status).toBe('SUCCESS');
@@ -190,7 +194,7 @@ describe('NetworkConnector provider (emulator)', () => {
     expect(emu.stats().operations).toMatchObject({ TagResource: 1, UntagResource: 1 });
     expect(r.status).toBe('SUCCESS');
     expect(r.data.NetworkConnectorName).toBe('db-access');
-    expect(await client.listTags({ Resource: d.physicalResourceId! })).toEqual({ team: 'platform', owner: 'ana' });
+    expect(userTags(await client.listTags({ Resource: d.physicalResourceId! }))).toEqual({ team: 'platform', owner: 'ana' });
     const after = await client.getNetworkConnector({ Identifier: d.physicalResourceId! });
     expect(after.Version).toBe(before.Version);
     expect(after.LastModified).toBe(before.LastModified);
@@ -235,5 +239,79 @@ describe('NetworkConnector provider (emulator)', () => {
     const r = await d.create(props());
     expect(r.status).toBe('SUCCESS');
     expect(emu.stats().operations.GetNetworkConnector).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe('NetworkConnector provider: rollbacks and cancelled creates (issue 11)', () => {
+  const mutations = () => {
+    const ops = emu.stats().operations;
+    return ['CreateNetworkConnector', 'UpdateNetworkConnector'].reduce((n, o) => n + (ops[o] ?? 0), 0);
+  };
+  const names = () => connectors().filter((c) => c.State !== 'DELETING').map((c) => c.Name).sort();
+
+  test('case 1: the rollback of a failed rename is a no-op success, and the renamed connector is gone', async () => {
+    const d = driver();
+    const a = await d.create(props({ Name: 'conn-a' }));
+    emu.faults.failNextConnector({ operation: 'create', name: 'conn-b', reasonCode: 'InvalidSubnet', reason: 'Subnet subnet-0aaa does not exist' });
+    const failed = await d.update(props({ Name: 'conn-b' }));
+    expect(failed.status).toBe('FAILED');
+    expect(failed.reason).toMatch(/conn-b .* failed to create: InvalidSubnet/);
+    emu.resetStats();
+    const back = await d.rollback();
+    expect(back.status).toBe('SUCCESS');
+    expect(back.physicalResourceId).toBe(a.physicalResourceId);
+    expect(mutations()).toBe(0);
+    clock.advance(60_000);
+    expect(names()).toEqual(['conn-a']);
+  });
+
+  test('case 1: the rollback of a rename whose isComplete crashed deletes the connector the rename made', async () => {
+    const d = driver();
+    const a = await d.create(props({ Name: 'conn-a' }));
+    const failed = await d.update(props({ Name: 'conn-b' }), { crashIsCompleteOnPoll: 1 });
+    expect(failed.status).toBe('FAILED');
+    expect(names()).toEqual(['conn-a', 'conn-b']);
+    const back = await d.rollback();
+    expect(back.status).toBe('SUCCESS');
+    expect(back.physicalResourceId).toBe(a.physicalResourceId);
+    clock.advance(60_000);
+    expect(names()).toEqual(['conn-a']);
+  });
+
+  test('case 1: the rollback of a failed compute-type change is a no-op success', async () => {
+    const d = driver();
+    const a = await d.create(props());
+    const failed = await d.update(props({ ComputeType: 'WebFunction' }));
+    expect(failed.status).toBe('FAILED');
+    emu.resetStats();
+    const back = await d.rollback();
+    expect(back.status).toBe('SUCCESS');
+    expect(back.physicalResourceId).toBe(a.physicalResourceId);
+    expect(mutations()).toBe(0);
+    expect(names()).toEqual(['db-access']);
+  });
+
+  test.each(['generated', 'real'] as const)('case 2: a create cancelled with the %s id leaves nothing; the next deploy with the name succeeds', async (id) => {
+    const d = driver();
+    const waiter = await d.startCreate(props());
+    if (!(waiter instanceof Waiter)) throw new Error(waiter.reason);
+    expect(await waiter.poll()).toBeUndefined(); // PENDING
+    const deleted = await d.delete({ physicalResourceId: id });
+    expect(deleted.status).toBe('SUCCESS');
+    const stale = await waiter.run();
+    expect(stale.status).toBe('FAILED');
+    clock.advance(60_000);
+    expect(names()).toEqual([]);
+    expect((await driver().create(props())).status).toBe('SUCCESS');
+  });
+
+  test('case 10: a malformed property fails naming it and the version mismatch, without calling the service', async () => {
+    emu.resetStats();
+    const bad = await driver().create(props({ TimeoutSeconds: 'abc' }));
+    expect(bad.status).toBe('FAILED');
+    expect(bad.reason).toMatch(/property TimeoutSeconds is "abc", expected an integer from 1 to 3300: the construct and handler versions differ/);
+    const proto = await driver().create(props({ NetworkProtocol: 'IPv5' }));
+    expect(proto.reason).toMatch(/property NetworkProtocol is "IPv5", expected one of IPv4, DualStack/);
+    expect(emu.stats().operations.CreateNetworkConnector ?? 0).toBe(0);
   });
 });

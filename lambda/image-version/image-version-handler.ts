@@ -3,37 +3,41 @@ import {
   GetMicrovmImageBuildCommand,
   GetMicrovmImageVersionCommand,
   GetMicrovmImageVersionOutput,
+  ListTagsCommand,
   TagResourceCommand,
   UntagResourceCommand,
   UpdateMicrovmImageVersionCommand,
 } from '@aws-sdk/client-lambda-microvms';
-import { pinTagKey, pinTagValue } from './pins';
-import { ImageVersionAttr, ImageVersionProps } from '../../src/private/wire';
+import { ImageVersionAttr, ImageVersionProps, MAX_HANDLER_WAIT_SECONDS } from '../../src/private/wire';
+import { pinRequest, pinTagKey, pinTagValue } from '../image/pins';
 import { buildReasons, listBuilds } from '../shared/builds';
 import { pollDelete, requestDelete } from '../shared/deletion';
-import { errorMessage, isNotFound } from '../shared/errors';
+import { classifyError, errorMessage, isNotFound } from '../shared/errors';
 import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
 import type { HandlerOptions, IsCompleteRequest, OnEventRequest, OnEventResponse, StepResult, Steps } from '../shared/framework';
 import { log } from '../shared/log';
 import { listMicrovms } from '../shared/microvm-states';
 import type { MicrovmsApi } from '../shared/microvms-client';
+import { requestHash } from '../shared/ownership';
+import { requireOneOf, requireString } from '../shared/props';
 
 type Event = OnEventRequest<ImageVersionProps>;
 type VersionProgress = { readonly op: 'create' | 'update' | 'delete' | 'done'; readonly deadline: number };
 type CompleteEvent = IsCompleteRequest<ImageVersionProps, VersionProgress>;
 
-/** How long a Create waits for a version that is still building (the image resource usually waited already). */
-const BUILD_WAIT_MS = 50 * 60_000;
-/** How long a Delete waits for DELETING to drain. */
-const DELETE_WAIT_MS = 10 * 60_000;
-const STATUSES = ['ACTIVE', 'INACTIVE'];
+const STATUSES = ['ACTIVE', 'INACTIVE'] as const;
+const REMOVAL_POLICIES = ['destroy', 'retain'] as const;
 const MAX_IDS_IN_MESSAGE = 10;
 
 /**
  * Custom::LambdaMicroVmImageVersion: adopts one version of an image. Create pins it (a tag on the
  * image that the image's pruning respects), waits until it is SUCCESSFUL and sets its status;
- * Update changes the status in place; Delete releases the pin and, with RemovalPolicy DESTROY,
- * deletes the version. The physical id is `<image arn>:<version>`.
+ * Update changes the status in place (a status change refused while the image rebuilds waits);
+ * Delete releases the pin and, with RemovalPolicy DESTROY, deletes the version it had pinned. The
+ * physical id is `<image arn>:<version>`. The pin tag's value ends with the request that wrote it
+ * last: the fence that stops a stale waiter. A Delete with an id CloudFormation generated (a
+ * cancelled create) releases the pin that create may have set; the rollback of a failed
+ * replacement releases the replacement's pin.
  */
 export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps, VersionProgress> {
   protected readonly steps: Steps<ImageVersionProps, VersionProgress> = {
@@ -48,37 +52,54 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
   }
 
   protected async onCreate(event: Event): Promise<OnEventResponse<VersionProgress>> {
-    const props = event.ResourceProperties;
-    checkStatus(props.Status);
+    const props = checked(event.ResourceProperties);
     // Pinned first, so that an image update running now cannot prune the version under us.
     await this.pin(event, props);
     return {
       PhysicalResourceId: physicalId(props),
-      Progress: { op: 'create', deadline: this.now() + BUILD_WAIT_MS },
+      Progress: { op: 'create', deadline: this.waitDeadline() },
     };
   }
 
+  /** The longest a request waits (a build, a busy image, a delete to drain): the framework's limit less a margin. */
+  private waitDeadline(): number {
+    return this.now() + MAX_HANDLER_WAIT_SECONDS * 1000;
+  }
+
   protected async onUpdate(event: Event): Promise<OnEventResponse<VersionProgress>> {
-    const props = event.ResourceProperties;
+    const props = checked(event.ResourceProperties);
     const old = event.OldResourceProperties!;
-    // Another image or version is another resource: CloudFormation deletes the old one (and so
-    // releases its pin) once the stack update has succeeded.
-    if (props.ImageArn !== old.ImageArn || props.ImageVersion !== old.ImageVersion) return this.onCreate(event);
-    checkStatus(props.Status);
+    // Another image or version than the physical id's is another resource: CloudFormation deletes
+    // the old one (and so releases its pin) once the stack update has succeeded.
+    if (event.PhysicalResourceId !== physicalId(props)) return this.onCreate(event);
     // Idempotent: restores the pin if someone removed the tag by hand.
     await this.pin(event, props);
-    return { PhysicalResourceId: event.PhysicalResourceId!, Progress: { op: 'update', deadline: this.now() + BUILD_WAIT_MS } };
+    if (old.ImageArn !== props.ImageArn || old.ImageVersion !== props.ImageVersion) {
+      // The rollback of a failed replacement: the pin the replacement set (if it got that far)
+      // must go, or it would keep that version from being pruned forever.
+      await this.unpin(event, old);
+    }
+    return { PhysicalResourceId: event.PhysicalResourceId!, Progress: { op: 'update', deadline: this.waitDeadline() } };
   }
 
   protected async onDelete(event: Event): Promise<OnEventResponse<VersionProgress>> {
     const props = event.ResourceProperties;
     const id = event.PhysicalResourceId!;
     const done: VersionProgress = { op: 'done', deadline: 0 };
-    // Not one of ours (e.g. the framework's marker of a failed Create): nothing was made.
-    if (id !== physicalId(props)) return { PhysicalResourceId: id, Progress: done };
-
+    // An id CloudFormation generated (a create cancelled before it answered): the cancelled
+    // create may have pinned the version already; nothing else was made.
+    if (id !== physicalId(props)) {
+      await this.unpin(event, props);
+      return { PhysicalResourceId: id, Progress: done };
+    }
+    const pinned = await this.isPinned(event, props);
     await this.unpin(event, props);
-    if (props.RemovalPolicy !== 'destroy') {
+    if (!pinned) {
+      // Never adopted (its create failed and released the pin), or released already: not ours to delete.
+      log('version not pinned by this resource: left in place', { imageArn: props.ImageArn, imageVersion: props.ImageVersion });
+      return { PhysicalResourceId: id, Progress: done };
+    }
+    if (requireOneOf(props.RemovalPolicy, 'RemovalPolicy', REMOVAL_POLICIES) !== 'destroy') {
       log('version retained (RemovalPolicy RETAIN); pin released', { imageArn: props.ImageArn, imageVersion: props.ImageVersion });
       return { PhysicalResourceId: id, Progress: done };
     }
@@ -98,7 +119,34 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
       });
       return { PhysicalResourceId: id, Progress: done };
     }
-    return { PhysicalResourceId: id, Progress: { op: 'delete', deadline: this.now() + DELETE_WAIT_MS } };
+    return { PhysicalResourceId: id, Progress: { op: 'delete', deadline: this.waitDeadline() } };
+  }
+
+  /**
+   * The pin tag is the fence: a waiter whose pin is gone (a later Delete released it) or was
+   * written by a later request (a rollback of this update) stops without acting.
+   */
+  protected async isSuperseded(event: CompleteEvent, progress: VersionProgress): Promise<string | undefined> {
+    if (progress.op !== 'create' && progress.op !== 'update') return undefined;
+    const pin = await this.pinValue(event, event.ResourceProperties);
+    if (pin === undefined) return 'its pin tag was released by a later request';
+    const owner = pinRequest(pin);
+    return owner !== requestHash(event.RequestId) ? `its pin tag now belongs to request ${owner}` : undefined;
+  }
+
+  private async isPinned(event: Event, props: ImageVersionProps): Promise<boolean> {
+    return (await this.pinValue(event, props)) !== undefined;
+  }
+
+  /** This resource's pin tag value on the image, or undefined (no pin, or no image). */
+  private async pinValue(event: Event, props: ImageVersionProps): Promise<string | undefined> {
+    try {
+      const tags = (await this.client.send(new ListTagsCommand({ Resource: props.ImageArn }))).Tags ?? {};
+      return tags[pinTagKey(props.ImageVersion, event.StackId, event.LogicalResourceId)];
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
   }
 
   private async isSettled(event: CompleteEvent, progress: VersionProgress): Promise<StepResult> {
@@ -129,11 +177,18 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
     }
     if (version.status !== props.Status) {
       log('setting version status', { imageArn: props.ImageArn, imageVersion: props.ImageVersion, from: version.status, to: props.Status });
-      version = await this.client.send(new UpdateMicrovmImageVersionCommand({
-        imageIdentifier: props.ImageArn,
-        imageVersion: props.ImageVersion,
-        status: props.Status as 'ACTIVE' | 'INACTIVE',
-      }));
+      try {
+        version = await this.client.send(new UpdateMicrovmImageVersionCommand({
+          imageIdentifier: props.ImageArn,
+          imageVersion: props.ImageVersion,
+          status: props.Status as 'ACTIVE' | 'INACTIVE',
+        }));
+      } catch (err) {
+        // The image rebuilds (recorded: 409 "MicroVM Image is already in state: UPDATING"): not yet.
+        const c = classifyError(err);
+        if (c === 'busy' || c === 'conflict') return { IsComplete: false, lastState: `status change refused for now: ${errorMessage(err)}` };
+        throw err;
+      }
     }
     return { IsComplete: true, Data: await this.data(props, version) };
   }
@@ -159,8 +214,10 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
   }
 
   /**
-   * The error for a Create or Update that cannot finish. A failed Create releases its pin first:
-   * the framework sends no Delete after a failed Create, so nothing else would.
+   * The error for a Create or Update that cannot finish. A failed Create releases its pin first,
+   * so that the Delete the rollback sends (with the real id: isComplete failed) finds the version
+   * not adopted and leaves it in place whatever the RemovalPolicy; when isComplete crashed instead,
+   * that Delete releases the pin.
    */
   private async failure(event: CompleteEvent, message: string): Promise<Error> {
     let cleanup = '';
@@ -204,7 +261,10 @@ export class ImageVersionHandler extends CustomResourceHandler<ImageVersionProps
     try {
       await this.client.send(new TagResourceCommand({
         Resource: props.ImageArn,
-        Tags: { [pinTagKey(props.ImageVersion, event.StackId, event.LogicalResourceId)]: pinTagValue(event.StackId, event.LogicalResourceId) },
+        Tags: {
+          [pinTagKey(props.ImageVersion, event.StackId, event.LogicalResourceId)]:
+            pinTagValue(event.StackId, event.LogicalResourceId, requestHash(event.RequestId)),
+        },
       }));
     } catch (err) {
       if (isNotFound(err)) {
@@ -241,6 +301,11 @@ function physicalId(props: ImageVersionProps): string {
   return `${props.ImageArn}:${props.ImageVersion}`;
 }
 
-function checkStatus(status: string): void {
-  if (!STATUSES.includes(status)) throw new ProvisioningError(`Status must be one of ${STATUSES.join(', ')}, got '${status}'`);
+/** The properties, checked: a missing or malformed one means construct and handler versions differ. */
+function checked(props: ImageVersionProps): ImageVersionProps {
+  requireString(props.ImageArn, 'ImageArn');
+  requireString(props.ImageVersion, 'ImageVersion');
+  requireOneOf(props.Status, 'Status', STATUSES);
+  requireOneOf(props.RemovalPolicy, 'RemovalPolicy', REMOVAL_POLICIES);
+  return props;
 }

@@ -4,26 +4,74 @@ import type {
   Hooks,
   Logging,
 } from '@aws-sdk/client-lambda-microvms';
-import type { HookWire, HooksWire, ImageProps, LoggingWire } from '../../src/private/wire';
-import { canonical, toBool, toInt } from '../shared/props';
+import {
+  MAX_HANDLER_WAIT_SECONDS, MEMORY_TIERS_MIB, MIN_BUILD_TIMEOUT_SECONDS, SERVICE_DEFAULT_MEMORY_MIB,
+} from '../../src/private/wire';
+import type { HookWire, HooksWire, ImageProps, ImageVersionRetentionWire, LoggingWire } from '../../src/private/wire';
+import { canonical, optionalInt, requireInt, requireString, toBool, toInt, WireMismatchError } from '../shared/props';
 
-/** The memory the service records for an image created without `resources` (recorded live). */
-const SERVICE_DEFAULT_MEMORY_MIB = 2048;
+/** The image resource's properties on the wire. */
+export type ImageWire = ImageProps & ImageVersionRetentionWire;
+
+/**
+ * What each image property is for. `build`: it goes into the image configuration, so a change
+ * builds a new version and the no-rebuild comparison covers it. Every wire property must be listed:
+ * a new one that is not classified here fails to compile.
+ */
+const PROPERTY_ROLES: Record<keyof ImageWire, 'build' | 'identity' | 'tags' | 'handler'> = {
+  Name: 'identity',
+  Description: 'build',
+  CodeUri: 'build',
+  CodeObjectVersion: 'build',
+  BaseImageArn: 'build',
+  BaseImageVersion: 'build',
+  BuildRoleArn: 'build',
+  Logging: 'build',
+  MemoryMiB: 'build',
+  Architecture: 'build',
+  OsCapabilities: 'build',
+  Environment: 'build',
+  Hooks: 'build',
+  EgressConnectors: 'build',
+  Tags: 'tags',
+  BuildTimeoutSeconds: 'handler',
+  TerminateMicroVmsOnDelete: 'handler',
+  KeepVersions: 'handler',
+};
+
+/** True when the two property sets ask for different builds (tags and handler settings aside). */
+export function buildChanged(a: ImageWire, b: ImageWire): boolean {
+  const pick = (p: ImageWire) => Object.fromEntries((Object.keys(PROPERTY_ROLES) as Array<keyof ImageWire>)
+    .filter((k) => PROPERTY_ROLES[k] === 'build').map((k) => [k, p[k]]));
+  return canonical(pick(a)) !== canonical(pick(b));
+}
+
+/** BuildTimeoutSeconds, checked against the limits the construct applies. */
+export function buildTimeoutSeconds(p: ImageWire): number {
+  return requireInt(p.BuildTimeoutSeconds, 'BuildTimeoutSeconds', MIN_BUILD_TIMEOUT_SECONDS, MAX_HANDLER_WAIT_SECONDS);
+}
+
+/** KeepVersions: 1 to 50, or absent (keep every version). */
+export function keepVersions(p: ImageWire): number | undefined {
+  return optionalInt(p.KeepVersions, 'KeepVersions', 1, 50);
+}
 
 /** The image configuration as CreateMicrovmImage/UpdateMicrovmImage take it (name, tags and token aside). */
 export type ImageConfig = Omit<CreateMicrovmImageRequest, 'name' | 'tags' | 'clientToken'>;
 
+/** The image configuration from the wire; a missing or malformed required property throws WireMismatchError. */
 export function imageConfig(p: ImageProps): ImageConfig {
-  const memory = toInt(p.MemoryMiB, 'MemoryMiB');
+  const memory = optionalInt(p.MemoryMiB, 'MemoryMiB', 1);
+  if (memory !== undefined && !MEMORY_TIERS_MIB.includes(memory)) throw new WireMismatchError('MemoryMiB', p.MemoryMiB, `one of ${MEMORY_TIERS_MIB.join(', ')}`);
   return {
     description: p.Description || undefined,
-    codeArtifact: { uri: p.CodeUri },
-    baseImageArn: p.BaseImageArn,
+    codeArtifact: { uri: requireString(p.CodeUri, 'CodeUri') },
+    baseImageArn: requireString(p.BaseImageArn, 'BaseImageArn'),
     // Only what the user set: the service rejects its own resolved version echoed back on update.
     baseImageVersion: p.BaseImageVersion || undefined,
-    buildRoleArn: p.BuildRoleArn,
+    buildRoleArn: requireString(p.BuildRoleArn, 'BuildRoleArn'),
     logging: logging(p.Logging),
-    cpuConfigurations: [{ architecture: p.Architecture as 'ARM_64' }],
+    cpuConfigurations: [{ architecture: requireString(p.Architecture, 'Architecture') as 'ARM_64' }],
     resources: memory !== undefined ? [{ minimumMemoryInMiB: memory }] : undefined,
     additionalOsCapabilities: p.OsCapabilities?.length ? (p.OsCapabilities as Array<'ALL'>) : undefined,
     environmentVariables: p.Environment && Object.keys(p.Environment).length ? p.Environment : undefined,
@@ -71,7 +119,8 @@ function hooks(h: HooksWire): Hooks {
  * the service resolved is ignored unless the user pinned one.
  */
 export function sameConfig(config: ImageConfig, version: GetMicrovmImageVersionOutput): boolean {
-  const fromVersion: ImageConfig = {
+  // Every member of ImageConfig must be read back from the version: a new one fails to compile here.
+  const fromVersion: { [K in keyof Required<ImageConfig>]: ImageConfig[K] } = {
     description: version.description,
     codeArtifact: version.codeArtifact,
     baseImageArn: version.baseImageArn,

@@ -19,6 +19,39 @@ export const ResourceType = {
 /** Context key: an endpoint URL that the provider functions send MicroVMs and Lambda Core calls to. */
 export const LOCAL_ENDPOINT_CONTEXT = 'cdk-lambda-microvms:localEndpoint';
 
+// ------------------------------------------------------------------------------------------------
+// Defaults and limits both sides use. Plain numbers: this file is bundled into the handlers, which
+// must not load aws-cdk-lib. The constructs turn them into Duration/Size.
+
+/** The Provider framework's totalTimeout, in seconds: no waiter polls longer than this. */
+export const PROVIDER_TOTAL_TIMEOUT_SECONDS = 3600;
+/**
+ * How long before the framework's totalTimeout a handler gives up, in seconds, so that the
+ * CloudFormation event carries the handler's own message rather than the framework's timeout.
+ */
+export const HANDLER_DEADLINE_MARGIN_SECONDS = 300;
+/** The longest any handler waits (a build, a fleet deploy, a busy resource): 55 minutes. */
+export const MAX_HANDLER_WAIT_SECONDS = PROVIDER_TOTAL_TIMEOUT_SECONDS - HANDLER_DEADLINE_MARGIN_SECONDS;
+
+/** MicroVmImage `buildTimeout` when unset: 50 minutes. */
+export const DEFAULT_BUILD_TIMEOUT_SECONDS = 3000;
+/** MicroVmImage `buildTimeout`: 1 minute to MAX_HANDLER_WAIT_SECONDS. */
+export const MIN_BUILD_TIMEOUT_SECONDS = 60;
+/** The memory tiers an image may ask for (`resources.minimumMemoryInMiB`). */
+export const MEMORY_TIERS_MIB: readonly number[] = [512, 1024, 2048, 4096, 8192];
+/** The memory the service records for an image created without `resources` (recorded live). */
+export const SERVICE_DEFAULT_MEMORY_MIB = 2048;
+
+/** NetworkConnector: how long a create, update or delete may take to settle, in seconds (30 minutes). */
+export const CONNECTOR_TIMEOUT_SECONDS = 1800;
+
+/** MicroVmFleet `timeout` when unset: 55 minutes. */
+export const DEFAULT_FLEET_TIMEOUT_SECONDS = 3300;
+/** MicroVmFleet `launchRate` when unset, RunMicrovm calls per second. */
+export const DEFAULT_LAUNCH_RATE = 5;
+/** RunMicrovm's limit for the /run hook payload, in bytes. */
+export const MAX_RUN_HOOK_PAYLOAD_BYTES = 4096;
+
 /** `logging` of an image or a MicroVM. */
 export interface LoggingWire {
   /** 'true' when logging is disabled. */

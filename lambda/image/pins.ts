@@ -16,11 +16,21 @@ export function pinTagKey(version: string, stackId: string, logicalResourceId: s
   return key;
 }
 
-/** The pin tag value: who pins, for people reading the image's tags. */
-export function pinTagValue(stackId: string, logicalResourceId: string): string {
+/**
+ * The pin tag value: who pins (for people reading the image's tags), then `@` and the request that
+ * pinned last: the fence of the MicroVmImageVersion's waiters.
+ */
+export function pinTagValue(stackId: string, logicalResourceId: string, request: string): string {
   // arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>
   const stackName = stackId.split('/')[1] ?? stackId;
-  return `${stackName}/${logicalResourceId}`.replace(/[^\p{L}\p{Z}\p{N}_.:/=+\-@]/gu, '_').slice(0, MAX_VALUE);
+  const suffix = `@${request}`;
+  return `${stackName}/${logicalResourceId}`.replace(/[^\p{L}\p{Z}\p{N}_.:/=+\-@]/gu, '_').slice(0, MAX_VALUE - suffix.length) + suffix;
+}
+
+/** The request of a pin tag value (see pinTagValue). */
+export function pinRequest(value: string | undefined): string | undefined {
+  const i = value?.lastIndexOf('@') ?? -1;
+  return i >= 0 ? value!.slice(i + 1) : undefined;
 }
 
 /** The versions pinned by the image's tags. */
