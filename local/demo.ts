@@ -15,7 +15,7 @@ import { CreateMicrovmAuthTokenCommand, LambdaMicrovmsClient } from '@aws-sdk/cl
 import { destroyLeftovers, Inventory } from './aws';
 import { CdkResult, EmulatorState, LocalDeployment, parseCdkEvent, runningTimeline } from './deploy';
 import { LOCAL_REGION, MINISTACK_VERSION, ROOT } from './servers';
-import { callMicrovmEndpoint } from '../emulator/src/endpoint';
+import { callMicrovmEndpoint } from '../emulator/src/endpoint-call';
 
 const STACK = 'MicroVmsExample';
 const FLEET_SIZE = 3;

@@ -45,11 +45,13 @@ if (existsSync(join(root, 'emulator', 'src', 'cli.ts'))) {
   });
   const tsc = spawnSync(join(root, 'node_modules', '.bin', 'tsc'), [
     join(root, 'emulator', 'src', 'index.ts'), '--ignoreConfig', '--declaration', '--emitDeclarationOnly', '--skipLibCheck', '--types', 'node',
-    '--rootDir', join(root, 'emulator'), '--outDir', join(root, 'emulator-dist', 'types'),
+    // The root: the emulator takes the Lambda Core client's input types (lambda/shared). The public
+    // declarations (index, settings, faults, endpoint-call, clock) import no SDK types.
+    '--rootDir', root, '--outDir', join(root, 'emulator-dist', 'types'),
     '--resolveJsonModule', '--esModuleInterop', '--strict', '--target', 'ES2022', '--module', 'node16', '--moduleResolution', 'node16',
   ], { stdio: 'inherit' });
   if (tsc.status !== 0) throw new Error('the emulator\'s type declarations did not build');
-  writeFileSync(join(root, 'emulator-dist', 'index.d.ts'), "export * from './types/src/index';\n");
+  writeFileSync(join(root, 'emulator-dist', 'index.d.ts'), "export * from './types/emulator/src/index';\n");
 }
 if (existsSync(join(root, 'emulator', 'testkit', 'index.ts'))) {
   // The test kit ships as `cdk-lambda-microvms/testing` (testing/index.js + index.d.ts): the

@@ -21,7 +21,7 @@ describe('bundled handlers', () => {
   test('the emulator ships as a command and as an in-process API with type declarations', async () => {
     const root = path.join(__dirname, '..', 'emulator-dist');
     expect(fs.readFileSync(path.join(root, 'cli.js'), 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
-    expect(fs.readFileSync(path.join(root, 'types', 'src', 'index.d.ts'), 'utf8')).toMatch(/export declare function startEmulator/);
+    expect(fs.readFileSync(path.join(root, 'types', 'emulator', 'src', 'index.d.ts'), 'utf8')).toMatch(/export declare function startEmulator/);
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- the shipped bundle, as users load it
     const shipped: typeof import('../emulator-dist') = require(root);
     const emu: RunningEmulator = await shipped.startEmulator({ clock: new shipped.ManualClock() });

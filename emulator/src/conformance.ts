@@ -14,7 +14,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { callMicrovmEndpoint } from './endpoint';
+import { callMicrovmEndpoint } from './endpoint-call';
 
 export interface ConformanceOptions {
   /** Emulator base URL, e.g. http://127.0.0.1:4566 */

@@ -9,6 +9,7 @@ import { Connector, ConnectorVersion, EGRESS_NAMES, GoneState, INGRESS_NAMES, MA
 import type { MicrovmsService } from './service';
 import { Timeline } from './timeline';
 import { Result, canonical, clone, iso, orNull, paginate } from './util';
+import type { CreateNetworkConnectorInput, ListNetworkConnectorsInput, NetworkConnectorConfiguration, UpdateNetworkConnectorInput } from '../../lambda/shared/lambda-core-client';
 
 export class ConnectorsApi {
   constructor(private readonly svc: MicrovmsService) {}
@@ -107,7 +108,7 @@ export class ConnectorsApi {
     return body;
   }
 
-  createNetworkConnector(input: any): Result {
+  createNetworkConnector(input: CreateNetworkConnectorInput): Result {
     const t = this.svc.now();
     requireConnectorMembers(input, true);
     const ctx = this.svc.idem('CreateNetworkConnector', input.ClientToken, input, 'ClientToken', 'core');
@@ -141,7 +142,7 @@ export class ConnectorsApi {
     return this.svc.remember(ctx, { status: 202, body }, 202);
   }
 
-  getNetworkConnector(input: any): Result {
+  getNetworkConnector(input: { Identifier: string }): Result {
     const { c, version } = this.requireConnector(input.Identifier, true);
     if (version !== undefined && !c.versions.some((v) => v.version === version)) {
       throw coreErr.notFound(`Network connector not found for: ${input.Identifier}`);
@@ -149,7 +150,7 @@ export class ConnectorsApi {
     return { body: this.connectorView(c, this.svc.now(), version) };
   }
 
-  listNetworkConnectors(input: any): Result {
+  listNetworkConnectors(input: ListNetworkConnectorsInput): Result {
     const t = this.svc.now();
     let cs = [...this.svc.connectors.values()].sort((a, b) => a.createdAt - b.createdAt);
     if (input.State) cs = cs.filter((c) => this.connectorState(c, t) === input.State);
@@ -165,7 +166,7 @@ export class ConnectorsApi {
     return { body };
   }
 
-  updateNetworkConnector(input: any): Result {
+  updateNetworkConnector(input: UpdateNetworkConnectorInput): Result {
     const t = this.svc.now();
     requireConnectorMembers(input, false);
     const ctx = this.svc.idem('UpdateNetworkConnector', input.ClientToken, input, 'ClientToken', 'core');
@@ -198,7 +199,7 @@ export class ConnectorsApi {
     return this.svc.remember(ctx, { status: 202, body }, 202);
   }
 
-  deleteNetworkConnector(input: any): Result {
+  deleteNetworkConnector(input: { Identifier: string }): Result {
     const t = this.svc.now();
     const r = this.findConnector(input.Identifier);
     if (!r.c) {
@@ -224,7 +225,7 @@ export class ConnectorsApi {
  * AssociatedComputeResourceTypes are enforced although the model marks them optional, with 400
  * InvalidParameterValueException and a prose message. Runs after the model's own checks.
  */
-function requireConnectorMembers(input: any, create: boolean): void {
+function requireConnectorMembers(input: CreateNetworkConnectorInput | UpdateNetworkConnectorInput, create: boolean): void {
   if (typeof input.ClientToken !== 'string' || input.ClientToken === '') throw coreErr.invalidParameter('ClientToken is a required field');
   if (typeof input.OperatorRole !== 'string' || input.OperatorRole === '') throw coreErr.invalidParameter('NetworkConnectorOperatorRole is required for VPC_EGRESS connector type');
   const vpc = input.Configuration?.VpcEgressConfiguration;
@@ -233,7 +234,7 @@ function requireConnectorMembers(input: any, create: boolean): void {
   if (!vpc.AssociatedComputeResourceTypes?.length) throw coreErr.invalidParameter('AssociatedComputeResourceTypes is required for VPC_EGRESS connector type');
 }
 
-function normalizeConnectorConfig(cfg: any): any {
+function normalizeConnectorConfig(cfg: NetworkConnectorConfiguration | undefined): NetworkConnectorConfiguration {
   const v = cfg?.VpcEgressConfiguration ?? {};
   const out: Record<string, unknown> = {
     AssociatedComputeResourceTypes: v.AssociatedComputeResourceTypes ?? ['MicroVm'],

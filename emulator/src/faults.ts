@@ -1,5 +1,5 @@
 /** Injected faults: what the tests ask for, and how the families consume them. */
-import { BUILD_FAILURE_MESSAGES } from './records';
+import { BUILD_FAILURE_MESSAGES } from './settings';
 
 // ---------------------------------------------------------------------------------------------------
 // Faults

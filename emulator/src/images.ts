@@ -4,11 +4,13 @@
  * and ListManagedMicrovmImageVersions. Answers as recorded (recorded-facts.md, "Images and versions").
  */
 import { randomUUID } from 'node:crypto';
+import type { CreateMicrovmImageCommandInput, DeleteMicrovmImageCommandInput, DeleteMicrovmImageVersionCommandInput, GetMicrovmImageBuildCommandInput, GetMicrovmImageCommandInput, GetMicrovmImageVersionCommandInput, ListManagedMicrovmImageVersionsCommandInput, ListManagedMicrovmImagesCommandInput, ListMicrovmImageBuildsCommandInput, ListMicrovmImageVersionsCommandInput, ListMicrovmImagesCommandInput, UpdateMicrovmImageCommandInput, UpdateMicrovmImageVersionCommandInput, Resources } from '@aws-sdk/client-lambda-microvms';
 import { mvErr } from './errors';
 import { hiddenByConsistency, takeBuildFailure } from './faults';
 import { Build, CHIPSET_GENERATIONS, DEFAULT_MEMORY_MIB, GoneState, Image, ImageConfig, ImageVersion, MANAGED_CREATED_AT, MANAGED_IMAGE_NAME, MANAGED_IMAGE_VERSIONS, SNAPSHOT_SIZES, VersionState } from './records';
 import type { MicrovmsService } from './service';
 import { Timeline } from './timeline';
+import type { Checked } from './util';
 import { Result, clone, orNull, paginate, sec, yymmddhh } from './util';
 
 export class ImagesApi {
@@ -83,7 +85,7 @@ export class ImagesApi {
     return { img, ver };
   }
 
-  private resolveBaseVersion(input: any, previous?: Image): { resolved: string; userSpecified: boolean } {
+  private resolveBaseVersion(input: Checked<CreateMicrovmImageCommandInput | UpdateMicrovmImageCommandInput, 'baseImageArn'>, previous?: Image): { resolved: string; userSpecified: boolean } {
     const requested: string | undefined = input.baseImageVersion;
     if (requested === undefined) return { resolved: `${MANAGED_IMAGE_VERSIONS[0]}.0`, userSpecified: false };
     if (previous && !previous.baseVersionUserSpecified) {
@@ -108,7 +110,7 @@ export class ImagesApi {
     }
   }
 
-  private buildConfig(input: any, baseVersion: string): ImageConfig {
+  private buildConfig(input: Checked<CreateMicrovmImageCommandInput | UpdateMicrovmImageCommandInput, 'baseImageArn' | 'buildRoleArn' | 'codeArtifact'>, baseVersion: string): ImageConfig {
     return {
       baseImageArn: input.baseImageArn,
       baseImageVersion: baseVersion,
@@ -118,7 +120,8 @@ export class ImagesApi {
       logging: orNull(clone(input.logging)),
       egressNetworkConnectors: input.egressNetworkConnectors?.length ? [...input.egressNetworkConnectors] : [this.svc.managedConnectorArn('INTERNET_EGRESS')],
       cpuConfigurations: orNull(clone(input.cpuConfigurations)),
-      resources: input.resources?.length ? clone(input.resources) : [{ minimumMemoryInMiB: DEFAULT_MEMORY_MIB }],
+      // The model requires minimumMemoryInMiB in each item: the server checked it.
+      resources: input.resources?.length ? clone(input.resources as Checked<Resources, 'minimumMemoryInMiB'>[]) : [{ minimumMemoryInMiB: DEFAULT_MEMORY_MIB }],
       additionalOsCapabilities: orNull(clone(input.additionalOsCapabilities)),
       hooks: orNull(clone(input.hooks)),
       environmentVariables: orNull(clone(input.environmentVariables)),
@@ -250,7 +253,7 @@ export class ImagesApi {
     return v;
   }
 
-  createMicrovmImage(input: any): Result {
+  createMicrovmImage(input: Checked<CreateMicrovmImageCommandInput, 'baseImageArn' | 'buildRoleArn' | 'codeArtifact' | 'name'>): Result {
     const t = this.svc.now();
     const ctx = this.svc.idem('CreateMicrovmImage', input.clientToken, input, 'clientToken', 'microvms');
     if (ctx?.replay) return ctx.replay;
@@ -287,7 +290,7 @@ export class ImagesApi {
     return this.svc.remember(ctx, { status: 201, body: this.imageBody(img, ver, t, 'create') }, 201);
   }
 
-  updateMicrovmImage(input: any): Result {
+  updateMicrovmImage(input: Checked<UpdateMicrovmImageCommandInput, 'baseImageArn' | 'buildRoleArn' | 'codeArtifact' | 'imageIdentifier'>): Result {
     const t = this.svc.now();
     const ctx = this.svc.idem('UpdateMicrovmImage', input.clientToken, input, 'clientToken', 'microvms');
     if (ctx?.replay) return ctx.replay;
@@ -311,20 +314,21 @@ export class ImagesApi {
     return this.svc.remember(ctx, { status: 200, body: this.imageBody(img, ver, t, 'update') }, 200);
   }
 
-  getMicrovmImage(input: any): Result {
+  getMicrovmImage(input: Checked<GetMicrovmImageCommandInput, 'imageIdentifier'>): Result {
     const img = this.requireImage(input.imageIdentifier, true);
     return { body: this.imageView(img) };
   }
 
-  listMicrovmImages(input: any): Result {
+  listMicrovmImages(input: ListMicrovmImagesCommandInput): Result {
     const t = this.svc.now();
     let imgs = [...this.svc.images.values()].sort((a, b) => a.createdAt - b.createdAt);
-    if (input.nameFilter) imgs = imgs.filter((i) => i.name.includes(input.nameFilter));
+    const filter = input.nameFilter;
+    if (filter) imgs = imgs.filter((i) => i.name.includes(filter));
     const { page, next } = paginate(imgs, input.maxResults, input.nextToken, 50, mvErr.validation);
     return { body: { items: page.map((i) => this.imageView(i, t, false)), nextToken: next } };
   }
 
-  deleteMicrovmImage(input: any): Result {
+  deleteMicrovmImage(input: Checked<DeleteMicrovmImageCommandInput, 'imageIdentifier'>): Result {
     const t = this.svc.now();
     const img = this.requireImage(input.imageIdentifier);
     if (img.deleteTl) return { body: { imageIdentifier: input.imageIdentifier, state: 'DELETING' } };
@@ -339,19 +343,19 @@ export class ImagesApi {
     return { body: { imageIdentifier: input.imageIdentifier, state: 'DELETING' } };
   }
 
-  listMicrovmImageVersions(input: any): Result {
+  listMicrovmImageVersions(input: Checked<ListMicrovmImageVersionsCommandInput, 'imageIdentifier'>): Result {
     const t = this.svc.now();
     const img = this.requireImage(input.imageIdentifier);
     const { page, next } = paginate(this.liveVersions(img), input.maxResults, input.nextToken, 50, mvErr.validation);
     return { body: { items: page.map((v) => this.versionView(img, v, t)), nextToken: next } };
   }
 
-  getMicrovmImageVersion(input: any): Result {
+  getMicrovmImageVersion(input: Checked<GetMicrovmImageVersionCommandInput, 'imageIdentifier' | 'imageVersion'>): Result {
     const { img, ver } = this.requireVersion(input.imageIdentifier, input.imageVersion);
     return { body: this.versionView(img, ver) };
   }
 
-  updateMicrovmImageVersion(input: any): Result {
+  updateMicrovmImageVersion(input: Checked<UpdateMicrovmImageVersionCommandInput, 'imageIdentifier' | 'imageVersion' | 'status'>): Result {
     const t = this.svc.now();
     const { img, ver } = this.requireVersion(input.imageIdentifier, input.imageVersion);
     if (img.deleteTl || ver.deleteTl) throw mvErr.conflict(`MicroVM image version ${ver.version} of ${img.arn} is being deleted.`, img.arn, 'MicrovmImageVersion');
@@ -365,7 +369,7 @@ export class ImagesApi {
     return { body: this.versionView(img, ver, t) };
   }
 
-  deleteMicrovmImageVersion(input: any): Result {
+  deleteMicrovmImageVersion(input: Checked<DeleteMicrovmImageVersionCommandInput, 'imageIdentifier' | 'imageVersion'>): Result {
     const t = this.svc.now();
     const { img, ver } = this.requireVersion(input.imageIdentifier, input.imageVersion);
     const body = { imageIdentifier: input.imageIdentifier, imageVersion: ver.version, state: 'DELETING' };
@@ -387,7 +391,7 @@ export class ImagesApi {
     return { body };
   }
 
-  listMicrovmImageBuilds(input: any): Result {
+  listMicrovmImageBuilds(input: Checked<ListMicrovmImageBuildsCommandInput, 'imageIdentifier' | 'imageVersion'>): Result {
     const t = this.svc.now();
     const { img, ver } = this.requireVersion(input.imageIdentifier, input.imageVersion);
     let builds = ver.builds;
@@ -398,7 +402,7 @@ export class ImagesApi {
     return { body: { items: page.map((b) => this.buildView(img, ver, b, t)), nextToken: next } };
   }
 
-  getMicrovmImageBuild(input: any): Result {
+  getMicrovmImageBuild(input: Checked<GetMicrovmImageBuildCommandInput, 'imageIdentifier' | 'imageVersion' | 'buildId'>): Result {
     const { img, ver } = this.requireVersion(input.imageIdentifier, input.imageVersion);
     const b = ver.builds.find((x) => x.buildId === input.buildId);
     if (!b) throw mvErr.notFound(`MicroVMImage build not found for MicroVMImage: ${img.arn}, Version: ${ver.version}, BuildId: ${input.buildId}`);
@@ -411,12 +415,12 @@ export class ImagesApi {
     return { createdAt: sec(MANAGED_CREATED_AT), imageArn: this.svc.managedImageArn(), updatedAt: sec(MANAGED_CREATED_AT) };
   }
 
-  listManagedMicrovmImages(input: any): Result {
+  listManagedMicrovmImages(input: ListManagedMicrovmImagesCommandInput): Result {
     const { page, next } = paginate([this.managedItem()], input.maxResults, input.nextToken, 50, mvErr.validation);
     return { body: { items: page, nextToken: next } };
   }
 
-  listManagedMicrovmImageVersions(input: any): Result {
+  listManagedMicrovmImageVersions(input: Checked<ListManagedMicrovmImageVersionsCommandInput, 'imageIdentifier'>): Result {
     const id = input.imageIdentifier;
     if (id !== this.svc.managedImageArn() && id !== MANAGED_IMAGE_NAME) {
       throw mvErr.notFound(`Managed MicroVM image not found: ${id}`);

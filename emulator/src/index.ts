@@ -8,19 +8,20 @@
  *   await emu.close();
  */
 import { Clock, ManualClock, RealClock } from './clock';
-import { callMicrovmEndpoint, RunHookCall } from './endpoint';
-import { DEFAULT_RATE_LIMITS, EmulatorServer, RateLimit } from './server';
-import { BuildFailureFault, ConnectorFailureFault, DEFAULT_DELAYS, Delays, EventualConsistencyFault, MicrovmsService, OperationFault } from './service';
+import { callMicrovmEndpoint, RunHookCall } from './endpoint-call';
+import { BuildFailureFault, ConnectorFailureFault, EventualConsistencyFault, OperationFault } from './faults';
+import { EmulatorServer } from './server';
+import { MicrovmsService } from './service';
+import { DEFAULT_DELAYS, DEFAULT_RATE_LIMITS, Delays, RateLimit } from './settings';
 
 export { ManualClock, RealClock } from './clock';
 export type { Clock } from './clock';
-export { DEFAULT_DELAYS, BUILD_FAILURE_MESSAGES, CONNECTOR_REASON_CODES, MANAGED_CONNECTOR_NAMES } from './service';
-export type { Delays, BuildFailureFault, ConnectorFailureFault, OperationFault, EventualConsistencyFault } from './service';
-export { DEFAULT_RATE_LIMITS } from './server';
-export type { RateLimit } from './server';
+export { DEFAULT_DELAYS, BUILD_FAILURE_MESSAGES, CONNECTOR_REASON_CODES, MANAGED_CONNECTOR_NAMES, DEFAULT_RATE_LIMITS } from './settings';
+export type { Delays, RateLimit } from './settings';
+export type { BuildFailureFault, ConnectorFailureFault, OperationFault, EventualConsistencyFault } from './faults';
 export { OPERATION_NAMES } from './model';
-export { callMicrovmEndpoint, RUNTIME_HOOK_PATH } from './endpoint';
-export type { RunHookCall } from './endpoint';
+export { callMicrovmEndpoint, RUNTIME_HOOK_PATH } from './endpoint-call';
+export type { RunHookCall } from './endpoint-call';
 
 /** Rate-limited operation names (the MicroVMs API TPS quotas). */
 export type RateLimitedOperation = 'RunMicrovm' | 'ResumeMicrovm' | 'SuspendMicrovm' | 'TerminateMicrovm' | 'GetMicrovm' | 'CreateMicrovmAuthToken' | 'CreateMicrovmShellAuthToken';

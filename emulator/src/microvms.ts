@@ -3,11 +3,13 @@
  * (endpoint.ts serves the requests). Answers as recorded (recorded-facts.md, "MicroVMs", "The MicroVM endpoint").
  */
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { CreateMicrovmAuthTokenCommandInput, CreateMicrovmShellAuthTokenCommandInput, GetMicrovmCommandInput, ListMicrovmsCommandInput, ResumeMicrovmCommandInput, RunMicrovmCommandInput, SuspendMicrovmCommandInput, TerminateMicrovmCommandInput, IdlePolicy, PortSpecification } from '@aws-sdk/client-lambda-microvms';
 import { ApiError, mvErr } from './errors';
 import { hiddenByConsistency } from './faults';
 import { DEFAULT_MEMORY_MIB, EndpointAccess, ImageVersion, MAX_DURATION_SECONDS, Microvm, TokenClaims, VmState } from './records';
 import type { MicrovmsService } from './service';
 import { Timeline } from './timeline';
+import type { Checked } from './util';
 import { Result, b64url, clone, orNull, paginate, sec } from './util';
 
 export class MicrovmsApi {
@@ -100,7 +102,7 @@ export class MicrovmsApi {
     return sum;
   }
 
-  runMicrovm(input: any): Result {
+  runMicrovm(input: Checked<RunMicrovmCommandInput, 'imageIdentifier'>): Result {
     const t = this.svc.now();
     const ctx = this.svc.idem('RunMicrovm', input.clientToken, input, 'clientToken', 'microvms');
     if (ctx?.replay) return ctx.replay;
@@ -127,8 +129,10 @@ export class MicrovmsApi {
       if (!latest) throw mvErr.notFound(`No active version found for MicroVM image ${img.arn}`);
       ver = img.versions.get(latest)!;
     }
-    if (input.idlePolicy && input.idlePolicy.maxIdleDurationSeconds > MAX_DURATION_SECONDS) {
-      throw mvErr.validation(`Value '${input.idlePolicy.maxIdleDurationSeconds}' at 'idlePolicy.maxIdleDurationSeconds' failed to satisfy constraint: Member must have value less than or equal to ${MAX_DURATION_SECONDS}`);
+    // The model requires all three members of idlePolicy: the server checked them.
+    const idle = input.idlePolicy as Checked<IdlePolicy, 'maxIdleDurationSeconds' | 'suspendedDurationSeconds' | 'autoResumeEnabled'> | undefined;
+    if (idle && idle.maxIdleDurationSeconds > MAX_DURATION_SECONDS) {
+      throw mvErr.validation(`Value '${idle.maxIdleDurationSeconds}' at 'idlePolicy.maxIdleDurationSeconds' failed to satisfy constraint: Member must have value less than or equal to ${MAX_DURATION_SECONDS}`);
     }
     const ingress: string[] = input.ingressNetworkConnectors?.length ? [...input.ingressNetworkConnectors] : [this.svc.managedConnectorArn('HTTP_INGRESS')];
     const egress: string[] = input.egressNetworkConnectors?.length ? [...input.egressNetworkConnectors] : [this.svc.managedConnectorArn('INTERNET_EGRESS')];
@@ -149,11 +153,11 @@ export class MicrovmsApi {
       memoryMiB,
       startedAt: t,
       executionRoleArn: orNull(input.executionRoleArn),
-      idlePolicy: input.idlePolicy
+      idlePolicy: idle
         ? {
-          autoResumeEnabled: input.idlePolicy.autoResumeEnabled,
-          maxIdleDurationSeconds: input.idlePolicy.maxIdleDurationSeconds,
-          suspendedDurationSeconds: input.idlePolicy.suspendedDurationSeconds,
+          autoResumeEnabled: idle.autoResumeEnabled,
+          maxIdleDurationSeconds: idle.maxIdleDurationSeconds,
+          suspendedDurationSeconds: idle.suspendedDurationSeconds,
         }
         : null,
       logging: orNull(clone(input.logging)),
@@ -171,11 +175,11 @@ export class MicrovmsApi {
     return this.svc.remember(ctx, { status: 200, body: this.microvmView(vm, t) }, 200);
   }
 
-  getMicrovm(input: any): Result {
+  getMicrovm(input: Checked<GetMicrovmCommandInput, 'microvmIdentifier'>): Result {
     return { body: this.microvmView(this.requireMicrovm(input.microvmIdentifier, true)) };
   }
 
-  listMicrovms(input: any): Result {
+  listMicrovms(input: ListMicrovmsCommandInput): Result {
     const t = this.svc.now();
     let vms = [...this.svc.microvms.values()].sort((a, b) => b.startedAt - a.startedAt);
     if (input.imageIdentifier) {
@@ -199,7 +203,7 @@ export class MicrovmsApi {
     };
   }
 
-  suspendMicrovm(input: any): Result {
+  suspendMicrovm(input: Checked<SuspendMicrovmCommandInput, 'microvmIdentifier'>): Result {
     const t = this.svc.now();
     const vm = this.requireMicrovm(input.microvmIdentifier);
     const st = this.vmState(vm, t);
@@ -211,7 +215,7 @@ export class MicrovmsApi {
     return { body: {} };
   }
 
-  resumeMicrovm(input: any): Result {
+  resumeMicrovm(input: Checked<ResumeMicrovmCommandInput, 'microvmIdentifier'>): Result {
     const t = this.svc.now();
     const vm = this.requireMicrovm(input.microvmIdentifier);
     const st = this.vmState(vm, t);
@@ -228,7 +232,7 @@ export class MicrovmsApi {
     this.applyCap(vm);
   }
 
-  terminateMicrovm(input: any): Result {
+  terminateMicrovm(input: Checked<TerminateMicrovmCommandInput, 'microvmIdentifier'>): Result {
     const t = this.svc.now();
     const vm = this.requireMicrovm(input.microvmIdentifier);
     const st = this.vmState(vm, t);
@@ -281,10 +285,13 @@ export class MicrovmsApi {
     return createHmac('sha256', this.tokenKey).update(signed).digest().subarray(0, 16);
   }
 
-  private makeToken(vm: Microvm, minutes: number, ports: any[] | 'shell'): string {
+  private makeToken(vm: Microvm, minutes: number, ports: PortSpecification[] | 'shell'): string {
     const header = b64url(JSON.stringify({ kid: randomUUID(), alg: 'dir', enc: 'A256GCM' }));
     const all = ports === 'shell' || ports.some((p) => p.allPorts !== undefined);
-    const ranges = ports === 'shell' ? [[8022, 8022]] : ports.filter((p) => p.allPorts === undefined).map((p) => (p.port !== undefined ? [p.port, p.port] : [p.range.startPort, p.range.endPort]));
+    // A PortSpecification is a union (port | range | allPorts); the model checked its members.
+    const range = (p: PortSpecification): [number, number] =>
+      (p.port !== undefined ? [p.port, p.port] : [p.range?.startPort ?? 0, p.range?.endPort ?? 0]);
+    const ranges: [number, number][] = ports === 'shell' ? [[8022, 8022]] : ports.filter((p) => p.allPorts === undefined).map(range);
     const claims = { mvm: vm.id, exp: Math.floor(this.svc.now() / 1000) + minutes * 60, all: ports === 'shell' ? false : all, ports: ranges, shell: ports === 'shell' };
     // Shaped like a JWE compact serialization (header..iv.payload.tag); the payload is NOT encrypted (it is an
     // emulator), the tag is an HMAC under a key of this emulator instance.
@@ -321,12 +328,12 @@ export class MicrovmsApi {
     return vm;
   }
 
-  createMicrovmAuthToken(input: any): Result {
+  createMicrovmAuthToken(input: Checked<CreateMicrovmAuthTokenCommandInput, 'microvmIdentifier' | 'expirationInMinutes' | 'allowedPorts'>): Result {
     const vm = this.tokenTarget(input.microvmIdentifier, input.expirationInMinutes);
     return { body: { authToken: { 'X-aws-proxy-auth': this.makeToken(vm, input.expirationInMinutes, input.allowedPorts) } } };
   }
 
-  createMicrovmShellAuthToken(input: any): Result {
+  createMicrovmShellAuthToken(input: Checked<CreateMicrovmShellAuthTokenCommandInput, 'microvmIdentifier' | 'expirationInMinutes'>): Result {
     const vm = this.tokenTarget(input.microvmIdentifier, input.expirationInMinutes);
     if (!vm.ingress.includes(this.svc.managedConnectorArn('SHELL_INGRESS'))) {
       // Recorded message (tokens/shell-auth-token-without-ingress).

@@ -10,22 +10,7 @@ import { endpointHostOf, MicrovmEndpoint } from './endpoint';
 import { ApiError, coreErr, makeError, mvErr, ServiceName } from './errors';
 import { buildInput, InputError, matchRoute, OperationDef, OPERATION_NAMES, formatValidation, validateInput } from './model';
 import { BuildFailureFault, ConnectorFailureFault, EventualConsistencyFault, MicrovmsService, OperationFault } from './service';
-
-export interface RateLimit {
-  rate: number;
-  burst: number;
-}
-
-/** Default per-operation API rate limits (requests/second, burst) from the MicroVMs service quotas. */
-export const DEFAULT_RATE_LIMITS: Readonly<Record<string, RateLimit>> = Object.freeze({
-  RunMicrovm: { rate: 5, burst: 5 },
-  ResumeMicrovm: { rate: 5, burst: 5 },
-  SuspendMicrovm: { rate: 2, burst: 2 },
-  TerminateMicrovm: { rate: 10, burst: 10 },
-  GetMicrovm: { rate: 100, burst: 100 },
-  CreateMicrovmAuthToken: { rate: 50, burst: 50 },
-  CreateMicrovmShellAuthToken: { rate: 5, burst: 5 },
-});
+import { RateLimit } from './settings';
 
 
 export interface ServerSettings {
@@ -335,3 +320,5 @@ export class EmulatorServer {
 }
 
 export { OPERATION_NAMES };
+export { DEFAULT_RATE_LIMITS } from './settings';
+export type { RateLimit } from './settings';

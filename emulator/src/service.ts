@@ -114,7 +114,7 @@ export class MicrovmsService {
 
   // ----- idempotency
 
-  idem(op: string, token: unknown, input: Record<string, unknown>, tokenMember: string, service: 'microvms' | 'core'): { key: string; hash: string; replay?: Result } | undefined {
+  idem(op: string, token: unknown, input: object, tokenMember: string, service: 'microvms' | 'core'): { key: string; hash: string; replay?: Result } | undefined {
     if (typeof token !== 'string' || token.length === 0) return undefined;
     const key = `${op}\u0000${token}`;
     const hash = hashParams(input, tokenMember);
@@ -137,10 +137,10 @@ export class MicrovmsService {
   // Admin: holds and snapshot
 
   /** Timelines of a resource named by id, ARN or name (image name/ARN, MicroVM id, connector id/name/ARN). */
-  private timelinesOf(ref: string): Timeline<any>[] | undefined {
+  private timelinesOf(ref: string): Timeline<string>[] | undefined {
     const img = this.imagesApi.findImage(ref);
     if (img) {
-      const tls: Timeline<any>[] = [];
+      const tls: Timeline<string>[] = [];
       const v = img.versions.get(img.lastOp.version);
       if (v) tls.push(v.tl);
       if (img.deleteTl) tls.push(img.deleteTl);

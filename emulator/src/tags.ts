@@ -1,7 +1,9 @@
 /** Tags of images and connectors through the Lambda tag routes: TagResource, UntagResource, ListTags. */
+import type { ListTagsCommandInput, TagResourceCommandInput, UntagResourceCommandInput } from '@aws-sdk/client-lambda-microvms';
 import { mvErr } from './errors';
 import { Image } from './records';
 import type { MicrovmsService } from './service';
+import type { Checked } from './util';
 import { Result } from './util';
 
 export class TagsApi {
@@ -21,11 +23,11 @@ export class TagsApi {
     return c;
   }
 
-  listTags(input: any): Result {
+  listTags(input: Checked<ListTagsCommandInput, 'Resource'>): Result {
     return { body: { Tags: { ...this.tagTarget(input.Resource).tags } } };
   }
 
-  tagResource(input: any): Result {
+  tagResource(input: Checked<TagResourceCommandInput, 'Resource' | 'Tags'>): Result {
     const target = this.tagTarget(input.Resource);
     const merged = { ...target.tags, ...input.Tags };
     if (Object.keys(merged).length > 50) throw mvErr.invalidParameter('A resource can have at most 50 tags.');
@@ -35,7 +37,7 @@ export class TagsApi {
     return { status: 204 };
   }
 
-  untagResource(input: any): Result {
+  untagResource(input: Checked<UntagResourceCommandInput, 'Resource' | 'TagKeys'>): Result {
     const target = this.tagTarget(input.Resource);
     for (const k of input.TagKeys as string[]) delete target.tags[k];
     return { status: 204 };

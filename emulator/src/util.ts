@@ -5,6 +5,12 @@ import { ApiError } from './errors';
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 
+/**
+ * An SDK input type after the server checked it against the model: the SDK types every member as
+ * optional; the model's required ones (`K`) are present.
+ */
+export type Checked<T, K extends keyof T> = T & { [P in K]-?: NonNullable<T[P]> };
+
 export interface Result {
   status?: number;
   body?: unknown;
@@ -18,10 +24,10 @@ export const orNull = <T>(v: T | undefined): T | null => (v === undefined ? null
 export function canonical(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v ?? null);
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  return `{${Object.keys(v as object).sort().filter((k) => (v as any)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical((v as any)[k])}`).join(',')}}`;
+  return `{${Object.keys(v as object).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
 }
-export function hashParams(input: Record<string, unknown>, tokenMember: string): string {
-  const rest = { ...input };
+export function hashParams(input: object, tokenMember: string): string {
+  const rest: Record<string, unknown> = { ...input };
   delete rest[tokenMember];
   return createHash('sha256').update(canonical(rest)).digest('hex');
 }

@@ -195,7 +195,7 @@ export class MicroVmTestbed {
     const first = this.live.size === 0;
     const events: ResourceEvent[] = [];
     const touched: { id: string; created: boolean }[] = [];
-    const cleanups: { id: string; physicalResourceId: string; properties: Record<string, unknown> }[] = [];
+    const replaced: string[] = [];
     let failure: string | undefined;
 
     for (const id of order) {
@@ -223,7 +223,6 @@ export class MicroVmTestbed {
         live.data = r.data;
       } else if (canonical(props) !== canonical(existing.properties)) {
         const oldId = existing.driver.physicalResourceId!;
-        const oldProps = existing.properties;
         touched.push({ id, created: false });
         const r = await existing.driver.update(props, { deferCleanup: true });
         events.push(this.event(id, type, 'Update', 'deploy', r));
@@ -233,7 +232,7 @@ export class MicroVmTestbed {
         }
         existing.properties = props;
         existing.data = r.data;
-        if (r.physicalResourceId !== oldId) cleanups.push({ id, physicalResourceId: oldId, properties: oldProps });
+        if (r.physicalResourceId !== oldId) replaced.push(id);
       }
     }
 
@@ -255,12 +254,9 @@ export class MicroVmTestbed {
 
     // Cleanup: old physical ids of replaced resources, then resources the template no longer has
     // (dependents first). CloudFormation does not fail the stack for these; the events show them.
-    for (const c of cleanups) {
-      const type = this.live.get(c.id)!.resourceType;
-      const old = this.driver(c.id, type);
-      old.physicalResourceId = c.physicalResourceId;
-      old.properties = c.properties;
-      events.push(this.event(c.id, type, 'Delete', 'cleanup', await old.delete()));
+    for (const id of replaced) {
+      const l = this.live.get(id)!;
+      events.push(this.event(id, l.resourceType, 'Delete', 'cleanup', await l.driver.runCleanup()));
     }
     for (const id of [...this.order].reverse()) {
       if (order.includes(id)) continue;
