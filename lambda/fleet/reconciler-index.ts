@@ -6,6 +6,7 @@ import { DynamoInventory } from './inventory';
 import { countThrottles } from './metrics';
 import { DeployState, FleetReconciler, ReconcileReport } from './reconciler';
 import type { ReconcilerInput } from '../../src/private/reconciler-wire';
+import { isStackMissing } from '../shared/errors';
 import { createMicrovmsClient } from '../shared/microvms-client';
 
 /** Stack statuses in which no CloudFormation operation runs and the template's values are in force. */
@@ -26,7 +27,7 @@ export async function deployState(stackId: string): Promise<DeployState> {
     if (status.endsWith('_IN_PROGRESS')) return 'DEPLOYING';
     return status.startsWith('DELETE_') ? 'GONE' : 'UNSETTLED';
   } catch (err) {
-    if (/does not exist/.test((err as Error).message ?? '')) return 'GONE';
+    if (isStackMissing(err)) return 'GONE';
     throw err;
   }
 }
