@@ -512,9 +512,10 @@ export class MicroVmFleet extends MicroVmFleetBase {
       TableName: table.tableName,
       TimeoutSeconds: String((props.timeout ?? DEFAULT_TIMEOUT).toSeconds()),
     };
+    const selfHealing = props.selfHealing ?? true;
     const handlerRole = provider.handlerRole(this, {
       identity: ['fleet', imageNameOf(props.image.imageArn)],
-      statements: this.providerStatements(props, table, egressArns),
+      statements: this.providerStatements(props, table, egressArns, selfHealing),
       description: 'the handler of a MicroVM fleet',
     });
     this.resource = new CustomResource(this, 'Resource', {
@@ -531,15 +532,12 @@ export class MicroVmFleet extends MicroVmFleetBase {
     this.fleetId = this.resource.ref;
     this.imageVersion = this.resource.getAttString(FleetAttr.IMAGE_VERSION);
 
-    if (props.selfHealing ?? true) {
+    if (selfHealing) {
+      // The reconciler makes its calls on this fleet with the fleet's handler role.
       this.reconcileSchedule = FleetReconcilerFunction.getOrCreate(this).register(this, {
         resource: this.resource,
         wire,
-        tableArn: table.tableArn,
-        statements: this.providerStatements(props, table, egressArns),
-        wildcardReason: 'The fleet reconciler has the fleet provider\'s statements: ListMicrovms has no IAM resource type; every RunMicrovm passes ' +
-          'the AWS-managed connectors (account aws); the rest is scoped to this image and its version-qualified ARNs (<image arn>:*).',
-        wildcards: ['*', ManagedNetworkConnector.allArnsIn(this), `${props.image.imageArn}:*`],
+        handlerRole,
         interval: props.selfHealingInterval,
         rotateBeforeExpiry: props.rotateBeforeExpiry,
         maxRotating: props.maxRotating,
@@ -600,8 +598,8 @@ export class MicroVmFleet extends MicroVmFleetBase {
     return role;
   }
 
-  /** The provider may run and stop instances of exactly this image, and use exactly this table, roles and secret. */
-  private providerStatements(props: MicroVmFleetProps, table: dynamodb.ITable, egressArns: string[]): iam.PolicyStatement[] {
+  /** The handler (and the reconciler) may run and stop instances of exactly this image, and use exactly this table, roles and secret. */
+  private providerStatements(props: MicroVmFleetProps, table: dynamodb.ITable, egressArns: string[], selfHealing: boolean): iam.PolicyStatement[] {
     const imageArn = props.image.imageArn;
     const statements = [
       new iam.PolicyStatement({
@@ -626,7 +624,9 @@ export class MicroVmFleet extends MicroVmFleetBase {
         resources: [ManagedNetworkConnector.allArnsIn(this), ...egressArns.filter((a) => !a.includes(':aws:network-connector:'))],
       }),
       new iam.PolicyStatement({
-        actions: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'],
+        actions: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem',
+          // The reconciler (same role) deletes its run's lease item when the run ends.
+          ...(selfHealing ? ['dynamodb:DeleteItem'] : [])],
         resources: [table.tableArn],
       }),
     ];

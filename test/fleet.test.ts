@@ -121,7 +121,9 @@ describe('MicroVmFleet', () => {
       { Effect: 'Allow', Action: 'lambda:PassNetworkConnector', Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':lambda:us-east-1:aws:network-connector:aws-network-connector:*']] } },
       {
         Effect: 'Allow',
-        Action: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'],
+        Action: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem',
+          // The reconciler (self-healing is on by default) deletes its run's lease item with this role.
+          'dynamodb:DeleteItem'],
         Resource: { 'Fn::GetAtt': [expect.stringMatching(/^cdklambdamicrovmsProviderInventory/), 'Arn'] },
       },
       {

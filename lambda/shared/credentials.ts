@@ -22,7 +22,20 @@ const SESSION_SECONDS = 900;
  * CloudFormation request that caused it. Characters STS refuses become `-`.
  */
 export function sessionName(requestId: string): string {
-  return `cfn-${requestId}`.replace(/[^\w+=,.@-]/g, '-').slice(0, MAX_SESSION_NAME);
+  return stsSessionName(`cfn-${requestId}`);
+}
+
+/**
+ * The session name of a fleet reconciler run: `reconciler-<Lambda request id>`, so CloudTrail
+ * tells the reconciler's calls on a fleet's handler role from a deploy's (`cfn-...`).
+ */
+export function reconcilerSessionName(invocationId: string): string {
+  return stsSessionName(`reconciler-${invocationId}`);
+}
+
+/** Characters STS refuses become `-`; at most 64 characters. */
+function stsSessionName(name: string): string {
+  return name.replace(/[^\w+=,.@-]/g, '-').slice(0, MAX_SESSION_NAME);
 }
 
 /** Whether `err` is IAM refusing a call (the service's name for it varies). */
