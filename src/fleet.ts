@@ -605,7 +605,9 @@ export class MicroVmFleet extends MicroVmFleetBase {
       new iam.PolicyStatement({
         actions: [
           'lambda:RunMicrovm', 'lambda:TerminateMicrovm',
-          // Only a warm pool suspends its instances. The handler reads instances with ListMicrovms.
+          // A round observes the few instances about to change with GetMicrovm, the rest with ListMicrovms.
+          'lambda:GetMicrovm',
+          // Only a warm pool suspends its instances.
           ...(props.suspendAfterLaunch ? ['lambda:SuspendMicrovm'] : []),
           'lambda:GetMicrovmImage', 'lambda:GetMicrovmImageVersion',
         ],

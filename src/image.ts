@@ -373,7 +373,7 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
       removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
       serviceTimeout: PROVIDER_TOTAL_TIMEOUT,
     });
-    acknowledgeWildcards(handlerRole, 'CreateMicrovmImage and ListMicrovms have no IAM resource type, so only * matches them; the other statements are scoped to this image and its versions (<image arn>:*).',
+    acknowledgeWildcards(handlerRole, 'CreateMicrovmImage, ListMicrovmImages and ListMicrovms have no IAM resource type, so only * matches them; the other statements are scoped to this image and its versions (<image arn>:*).',
       '*', `${arn}:*`);
     if (this.logGroup && !props.buildRole) {
       acknowledgeWildcards(this.buildRole, 'The service names the build log streams: the statement is scoped to this image\'s own log group.',
@@ -451,9 +451,11 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
         resources: [imageArn, `${imageArn}:*`],
       }),
       new iam.PolicyStatement({
-        // CreateMicrovmImage and ListMicrovms have no resource type in IAM: they cannot be
-        // scoped to an ARN. ListMicrovms is filtered by this image in the call.
-        actions: ['lambda:CreateMicrovmImage', 'lambda:ListMicrovms'],
+        // CreateMicrovmImage, ListMicrovmImages and ListMicrovms have no resource type in IAM: they
+        // cannot be scoped to an ARN. ListMicrovms is filtered by this image in the call;
+        // ListMicrovmImages by this image's name (finding an image this resource created whose
+        // create never answered, by its owner tag).
+        actions: ['lambda:CreateMicrovmImage', 'lambda:ListMicrovmImages', 'lambda:ListMicrovms'],
         resources: ['*'],
       }),
       new iam.PolicyStatement({

@@ -114,7 +114,7 @@ describe('MicroVmFleet', () => {
     expect(handlerStatements(Template.fromStack(stack), /^Fleet/)).toEqual([
       {
         Effect: 'Allow',
-        Action: ['lambda:RunMicrovm', 'lambda:TerminateMicrovm', 'lambda:GetMicrovmImage', 'lambda:GetMicrovmImageVersion'],
+        Action: ['lambda:RunMicrovm', 'lambda:TerminateMicrovm', 'lambda:GetMicrovm', 'lambda:GetMicrovmImage', 'lambda:GetMicrovmImageVersion'],
         Resource: [imageArn, { 'Fn::Join': ['', [imageArn, ':*']] }],
       },
       { Effect: 'Allow', Action: 'lambda:ListMicrovms', Resource: '*' },

@@ -192,7 +192,7 @@ describe('MicroVmImage', () => {
     const versions = arn(':lambda:us-east-1:123456789012:microvm-image:img:*');
     expect(handlerStatements(t, /^Image/)).toEqual([
       expect.objectContaining({ Action: expect.arrayContaining(['lambda:UpdateMicrovmImage', 'lambda:DeleteMicrovmImage']), Resource: [image, versions] }),
-      expect.objectContaining({ Action: ['lambda:CreateMicrovmImage', 'lambda:ListMicrovms'], Resource: '*' }),
+      expect.objectContaining({ Action: ['lambda:CreateMicrovmImage', 'lambda:ListMicrovmImages', 'lambda:ListMicrovms'], Resource: '*' }),
       expect.objectContaining({
         Action: 'iam:PassRole',
         Resource: { 'Fn::GetAtt': [expect.stringMatching(/^ImageBuildRole/), 'Arn'] },
