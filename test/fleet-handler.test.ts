@@ -73,7 +73,9 @@ const handlerClock = () => ({
 let metricLines: string[] = [];
 
 function newHandler(inv: Inventory = inventory, extra: Record<string, unknown> = {}) {
-  return new FleetHandler(client, () => inv, { clock: handlerClock(), runClient, random: () => 0.5, metrics: (l: string) => metricLines.push(l), ...extra });
+  return new FleetHandler(client, () => inv, {
+    clock: handlerClock(), runClient, random: () => 0.5, metrics: (l: string) => metricLines.push(l), ...extra,
+  });
 }
 
 function driverFor(handler: FleetHandler) {

@@ -54,15 +54,17 @@ function deploy(template: any, atts: Record<string, string> = {}): Record<string
   return roles;
 }
 
+/** Waits pass on the emulator's clock, with a little real time so sent requests arrive in order. */
+const emulatorClock = {
+  now: () => env.clock.now(),
+  sleep: async (ms: number) => { await new Promise((r) => setTimeout(r, Math.ceil(ms / 50))); env.clock.advance(ms); },
+};
+
 function driver<P extends object>(resourceType: string, logicalResourceId: string): LifecycleDriver<P> {
   const options = {
     assumeRole: checker.assumeRole,
     clients,
-    // Waits pass on the emulator's clock, with a little real time so sent requests arrive in order.
-    clock: {
-      now: () => env.clock.now(),
-      sleep: async (ms: number) => { await new Promise((r) => setTimeout(r, Math.ceil(ms / 50))); env.clock.advance(ms); },
-    },
+    clock: emulatorClock,
   };
   return new LifecycleDriver<P>({
     handler: {
@@ -259,12 +261,14 @@ describe('IAM-checked lifecycles', () => {
       runClient: clients.microvmsRun(credentials),
       storeFor: (table) => new DynamoInventory(clients.dynamo(credentials), table),
       deployState: async () => 'SETTLED',
-      clock: { now: () => env.clock.now(), sleep: async (ms: number) => { await new Promise((r) => setTimeout(r, Math.ceil(ms / 50))); env.clock.advance(ms); } },
+      clock: emulatorClock,
       metrics: () => undefined,
       random: () => 0.5,
     });
     const { [HANDLER_ROLE_ARN]: _, ...fleetProps } = props;
-    const report = await run.reconcile({ FleetId: created.physicalResourceId!, StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/S/1', Fleet: fleetProps as any, RotateBeforeSeconds: '600' });
+    const report = await run.reconcile({
+      FleetId: created.physicalResourceId!, StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/S/1', Fleet: fleetProps as any, RotateBeforeSeconds: '600',
+    });
     expect(report).toMatchObject({ outcome: 'reconciled', replacedTerminated: 1 });
     const runCalls = checker.calls.filter((c) => c.role === fleetRole);
     expect(runCalls.some((c) => c.action === 'dynamodb:DeleteItem' && c.allowed)).toBe(true);

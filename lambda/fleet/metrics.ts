@@ -1,6 +1,6 @@
 import type { LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
-import { FLEET_METRICS_NAMESPACE, FLEET_METRIC_DIMENSION, FleetMetricName } from '../../src/private/reconciler-wire';
 import type { SlotRecord } from './inventory';
+import { FLEET_METRICS_NAMESPACE, FLEET_METRIC_DIMENSION, FleetMetricName } from '../../src/private/reconciler-wire';
 import { classifyError } from '../shared/errors';
 
 /**
