@@ -79,7 +79,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'aws-cdk@2.1148.1',
     'tsx',
   ],
-  gitignore: ['/lambda-dist/', '/emulator-dist/', '/testing/', '/.venv/', '/.local/', '/cdk.out/', '/example/cdk.out/', '/bench/results/'],
+  gitignore: ['/lambda-dist/', '/emulator-dist/', '/testing/', '/.venv', '/.local/', '/cdk.out/', '/example/cdk.out/', '/bench/results/'],
   npmignoreEnabled: true,
 });
 
@@ -87,7 +87,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
 // lambda-dist/ and emulator-dist/: git-ignored, shipped in the npm package. So is the test kit,
 // `cdk-lambda-microvms/testing` (testing/index.js and index.d.ts; see emulator/README.md).
 project.npmignore?.include('/lambda-dist/', '/emulator-dist/', '/testing/');
-project.npmignore?.exclude('/testkit-example/', '/emulator/', '/lambda/', '/local/', '/rosetta/', '/bench/', '/example/', '/scripts/', '/.ci/', '/docs/', '/test/', '/.venv/', '/.local/');
+project.npmignore?.exclude('/testkit-example/', '/emulator/', '/lambda/', '/local/', '/rosetta/', '/bench/', '/example/', '/scripts/', '/.ci/', '/docs/', '/test/', '/.venv', '/.local/');
 
 // testkit-example/ is a user's project: it compiles against the packed package (.ci/run), not the sources.
 project.tsconfigDev.addExclude('testkit-example');

@@ -530,9 +530,10 @@ export class MicroVmFleet extends MicroVmFleetBase {
       TableName: table.tableName,
       TimeoutSeconds: String((props.timeout ?? DEFAULT_TIMEOUT).toSeconds()),
     };
+    const selfHealing = props.selfHealing ?? true;
     const handlerRole = provider.handlerRole(this, {
       identity: ['fleet', imageNameOf(props.image.imageArn)],
-      statements: this.providerStatements(props, table, egressArns, version),
+      statements: this.providerStatements(props, table, egressArns, selfHealing),
       description: 'the handler of a MicroVM fleet',
     });
     this.resource = new CustomResource(this, 'Resource', {
@@ -548,15 +549,12 @@ export class MicroVmFleet extends MicroVmFleetBase {
     this.fleetId = this.resource.ref;
     this.imageVersion = this.resource.getAttString(FleetAttr.IMAGE_VERSION);
 
-    if (props.selfHealing ?? true) {
+    if (selfHealing) {
+      // The reconciler makes its calls on this fleet with the fleet's handler role.
       this.reconcileSchedule = FleetReconcilerFunction.getOrCreate(this).register(this, {
         resource: this.resource,
         wire,
-        tableArn: table.tableArn,
-        statements: this.providerStatements(props, table, egressArns),
-        wildcardReason: 'The fleet reconciler has the fleet provider\'s statements: ListMicrovms has no IAM resource type; every RunMicrovm passes ' +
-          'the AWS-managed connectors (account aws); the rest is scoped to this image and its version-qualified ARNs (<image arn>:*).',
-        wildcards: ['*', ManagedNetworkConnector.allArnsIn(this), `${props.image.imageArn}:*`],
+        handlerRole,
         interval: props.selfHealingInterval,
         rotateBeforeExpiry: props.rotateBeforeExpiry,
         maxRotating: props.maxRotating,
@@ -617,21 +615,26 @@ export class MicroVmFleet extends MicroVmFleetBase {
     return role;
   }
 
-  /** The provider may run and stop instances of exactly this image, and use exactly this table, roles and secret. */
+  /** The handler (and the reconciler) may run and stop instances of exactly this image, and use exactly this table, roles and secret. */
   private providerStatements(
-    props: MicroVmFleetProps, table: dynamodb.ITable, egressArns: string[], version: string | undefined,
+    props: MicroVmFleetProps, table: dynamodb.ITable, egressArns: string[], selfHealing: boolean,
   ): iam.PolicyStatement[] {
     const imageArn = props.image.imageArn;
     const statements = [
       new iam.PolicyStatement({
         actions: [
           'lambda:RunMicrovm', 'lambda:TerminateMicrovm',
-          // Only a warm pool suspends its instances. The handler reads instances with ListMicrovms.
-          ...(props.suspendAfterLaunch ? ['lambda:SuspendMicrovm'] : []),
+          // A round observes the few instances about to change with GetMicrovm, the rest with ListMicrovms.
+          'lambda:GetMicrovm',
+          // A warm pool suspends its instances; turning it off resumes them. Both stay granted
+          // whatever `suspendAfterLaunch` says now: CloudFormation rolls a failed toggle back
+          // while this role still holds the new policy (the role's update is undone after the fleet's).
+          'lambda:SuspendMicrovm', 'lambda:ResumeMicrovm',
           // The version's memory, to explain a memory quota refusal.
           'lambda:GetMicrovmImageVersion',
-          // Without a version, the handler resolves the image's latest active one at each deploy.
-          ...(version === undefined ? ['lambda:GetMicrovmImage'] : []),
+          // Without a version, the handler resolves the image's latest active one at each deploy;
+          // granted always for the same reason (a rollback between a pinned and a latest version).
+          'lambda:GetMicrovmImage',
         ],
         // Instance operations authorize against the image (and its version-qualified ARNs):
         // MicroVMs have no ARN, so this covers every MicroVM of the image.
@@ -649,7 +652,9 @@ export class MicroVmFleet extends MicroVmFleetBase {
         resources: passedConnectorArns(this, (props.ingress ?? []).map((c) => c.arnIn(this)), egressArns),
       }),
       new iam.PolicyStatement({
-        actions: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'],
+        actions: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem',
+          // The reconciler (same role) deletes its run's lease item when the run ends.
+          ...(selfHealing ? ['dynamodb:DeleteItem'] : [])],
         resources: [table.tableArn],
       }),
     ];

@@ -163,7 +163,8 @@ export class MicroVmImageVersion extends Resource implements IMicroVmImageVersio
             'lambda:GetMicrovmImageVersion', 'lambda:UpdateMicrovmImageVersion',
             'lambda:ListMicrovmImageBuilds', 'lambda:GetMicrovmImageBuild',
             ...(removalPolicy === RemovalPolicy.DESTROY ? ['lambda:DeleteMicrovmImageVersion'] : []),
-            'lambda:TagResource', 'lambda:UntagResource',
+            // The pin is a tag on the image: read (ListTags), set and removed by this handler.
+            'lambda:ListTags', 'lambda:TagResource', 'lambda:UntagResource',
           ],
           // The image (tags) and its version-qualified ARNs (<image arn>:<version>, and builds under
           // it): IAM does not document which of them each version action is authorized on.

@@ -1,4 +1,4 @@
-import { classifyError, isRetryable } from '../lambda/shared/errors';
+import { classifyError, isRetryable, isStackMissing } from '../lambda/shared/errors';
 import { LambdaCoreServiceError } from '../lambda/shared/lambda-core-client';
 
 /** An SDK-shaped service error. */
@@ -40,5 +40,17 @@ describe('classifyError: the recorded answers', () => {
     expect(isRetryable(sdkError('ThrottlingException', 429, 'x'))).toBe(true);
     expect(isRetryable(sdkError('ServiceUnavailableException', 503, 'x'))).toBe(true);
     expect(isRetryable(sdkError('ValidationException', 400, 'Cannot delete microvm image with running microvms.'))).toBe(false);
+  });
+});
+
+describe('isStackMissing: DescribeStacks of a stack that is gone', () => {
+  test('CloudFormation\'s ValidationError "Stack with id ... does not exist" is a missing stack', () => {
+    expect(isStackMissing(sdkError('ValidationError', 400, 'Stack with id my-stack does not exist'))).toBe(true);
+  });
+
+  test('other validation errors, and the wording under another type, are not', () => {
+    expect(isStackMissing(sdkError('ValidationError', 400, '1 validation error detected: Value at \'stackName\' failed to satisfy constraint'))).toBe(false);
+    expect(isStackMissing(sdkError('ValidationException', 400, 'Stack with id my-stack does not exist'))).toBe(false);
+    expect(isStackMissing(sdkError('AccessDenied', 403, 'not authorized to perform cloudformation:DescribeStacks'))).toBe(false);
   });
 });

@@ -54,6 +54,7 @@ async function newVersion(): Promise<string> {
 
 afterEach(async () => {
   await emu?.close();
+  metricLines = [];
 });
 
 /**
@@ -68,8 +69,13 @@ const handlerClock = () => ({
   },
 });
 
+/** The EMF lines the handlers of a test published (instead of stdout). */
+let metricLines: string[] = [];
+
 function newHandler(inv: Inventory = inventory, extra: Record<string, unknown> = {}) {
-  return new FleetHandler(client, () => inv, { clock: handlerClock(), runClient, random: () => 0.5, ...extra });
+  return new FleetHandler(client, () => inv, {
+    clock: handlerClock(), runClient, random: () => 0.5, metrics: (l: string) => metricLines.push(l), ...extra,
+  });
 }
 
 function driverFor(handler: FleetHandler) {
@@ -128,6 +134,26 @@ describe('MicroVmFleet handler against the emulator', () => {
     expect(deleted.status).toBe('SUCCESS');
     expect(liveVms()).toEqual([]);
     expect(inventory.items.size).toBe(0);
+  });
+
+  test('a deploy publishes the fleet metrics the reconciler publishes (issue 14): launched, and the gauges as last observed', async () => {
+    await startWith();
+    const driver = driverFor(newHandler());
+    const created = await driver.create(fleetProps());
+    expect(created.status).toBe('SUCCESS');
+    const docs = metricLines.map((l) => JSON.parse(l));
+    expect(docs.length).toBeGreaterThan(0);
+    for (const d of docs) {
+      expect(d._aws.CloudWatchMetrics).toEqual([expect.objectContaining({ Namespace: 'CdkLambdaMicroVms/Fleet', Dimensions: [['FleetId']] })]);
+      expect(d.FleetId).toBe(created.physicalResourceId);
+      expect(d.DesiredCount).toBe(3);
+    }
+    // Every launch counted once across the isComplete calls; the last call saw the fleet converged.
+    expect(docs.reduce((n, d) => n + d.Launched, 0)).toBe(emu.stats().operations.RunMicrovm);
+    expect(docs.reduce((n, d) => n + d.Launched, 0)).toBe(3);
+    expect(docs.reduce((n, d) => n + d.FailedLaunches, 0)).toBe(0);
+    const last = docs[docs.length - 1];
+    expect([last.ReadyCount, last.RunningCount, last.SuspendedCount, last.PendingCount]).toEqual([3, 3, 0, 0]);
   });
 
   test('delete waits until every instance has stopped, not just until TerminateMicrovm was accepted', async () => {

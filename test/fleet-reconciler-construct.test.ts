@@ -51,18 +51,20 @@ describe('MicroVmFleet self-healing (the stack\'s reconciler)', () => {
         },
       },
       // Created after the fleet and its permissions; deleted before the fleet.
-      DependsOn: Match.arrayWith([Match.stringLikeRegexp('FleetReconcilerPolicy'), Match.stringLikeRegexp('^Fleet[0-9A-F]{8}$')]),
+      DependsOn: Match.arrayWith([Match.stringLikeRegexp('^FleetHandlerRole'), Match.stringLikeRegexp('^Fleet[0-9A-F]{8}$')]),
     });
     const input = JSON.stringify(t.findResources(SCHEDULE));
     expect(input).toContain('\\"FleetId\\":\\"');
     expect(input).toContain('\\"StackId\\":\\"');
     expect(input).toContain('\\"DesiredCount\\":\\"3\\"');
     expect(input).toContain('\\"RotateBeforeSeconds\\":\\"600\\"');
+    // The run assumes the fleet's own handler role.
+    expect(input).toContain('\\"HandlerRoleArn\\":\\"');
     expect(input).not.toContain('MaxRotating');
     expect(input).not.toContain('ReplaceIdleTerminated');
   });
 
-  test('one function and role per stack; one schedule and one policy per fleet', () => {
+  test('one function and role per stack; one schedule per fleet and no policy per fleet (issue 12: the role stays the same size)', () => {
     const { stack, image } = setup();
     new MicroVmFleet(stack, 'A', { image, desiredCount: 1 });
     new MicroVmFleet(stack, 'B', { image, desiredCount: 2, selfHealingInterval: Duration.minutes(5) });
@@ -70,8 +72,10 @@ describe('MicroVmFleet self-healing (the stack\'s reconciler)', () => {
     reconcilerFunction(t);
     t.resourceCountIs(SCHEDULE, 2);
     t.hasResourceProperties(SCHEDULE, { ScheduleExpression: 'rate(5 minutes)' });
-    t.resourcePropertiesCountIs('AWS::IAM::Policy', { PolicyName: Match.stringLikeRegexp('ReconcilerPolicy') }, 2);
+    t.resourcePropertiesCountIs('AWS::IAM::Policy', { PolicyName: Match.stringLikeRegexp('ReconcilerPolicy') }, 0);
     t.resourcePropertiesCountIs('AWS::IAM::Role', { Description: Match.stringLikeRegexp('fleet reconciler') }, 2); // function + scheduler
+    const policies = t.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('fleetreconciler') } });
+    expect(JSON.stringify(policies)).not.toContain('lambda:RunMicrovm');
   });
 
   test('selfHealing: false adds no schedule, no function, no role', () => {
@@ -105,19 +109,47 @@ describe('MicroVmFleet self-healing (the stack\'s reconciler)', () => {
         Statement: Match.arrayWith([{ Action: 'cloudformation:DescribeStacks', Effect: 'Allow', Resource: { Ref: 'AWS::StackId' } }]),
       },
     });
+    // No statement on any fleet: only sts:AssumeRole on the stack's handler roles, matched by their path.
+    const functionPolicies = JSON.stringify(t.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: functionRole }] } }));
+    expect(functionPolicies).not.toMatch(/lambda:|dynamodb:|secretsmanager:|iam:PassRole/);
     t.hasResourceProperties('AWS::IAM::Policy', {
-      PolicyName: Match.stringLikeRegexp('FleetReconcilerPolicy'),
       Roles: [{ Ref: functionRole }],
       PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({
-            Action: Match.arrayWith(['lambda:RunMicrovm', 'lambda:TerminateMicrovm']),
-            Resource: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^Image'), 'ImageArn'] }, Match.objectLike({ 'Fn::Join': Match.anyValue() })],
-          }),
-          { Action: 'dynamodb:DeleteItem', Effect: 'Allow', Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^FleetInventory'), 'Arn'] } },
-        ]),
+        Statement: Match.arrayWith([{
+          Action: 'sts:AssumeRole',
+          Effect: 'Allow',
+          Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, Match.stringLikeRegexp('^:iam::123456789012:role/cdk-lambda-microvms/[0-9a-f]{12}/\\*$')]] },
+        }]),
       },
     });
+    // The fleet's handler role trusts the provider's role and the reconciler's, and holds the lease's DeleteItem.
+    t.hasResourceProperties('AWS::IAM::Role', {
+      Description: Match.stringLikeRegexp('handler of a MicroVM fleet'),
+      AssumeRolePolicyDocument: {
+        Statement: [
+          Match.objectLike({ Action: 'sts:AssumeRole', Principal: { AWS: { 'Fn::GetAtt': [Match.not(functionRole), 'Arn'] } } }),
+          { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: { 'Fn::GetAtt': [functionRole, 'Arn'] } } },
+        ],
+      },
+      Policies: [{
+        PolicyName: 'Handler',
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Action: Match.arrayWith(['lambda:RunMicrovm', 'lambda:TerminateMicrovm']) }),
+            Match.objectLike({ Action: Match.arrayWith(['dynamodb:PutItem', 'dynamodb:DeleteItem']) }),
+          ]),
+        },
+      }],
+    });
+  });
+
+  test('selfHealing: false: the fleet\'s handler role trusts the provider only and has no DeleteItem', () => {
+    const { stack, image } = setup();
+    new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 3, selfHealing: false });
+    const roles = Template.fromStack(stack).findResources('AWS::IAM::Role', { Properties: { Description: Match.stringLikeRegexp('handler of a MicroVM fleet') } });
+    const [role] = Object.values(roles) as any[];
+    expect(role.Properties.AssumeRolePolicyDocument.Statement).toHaveLength(1);
+    expect(JSON.stringify(role.Properties.Policies)).not.toContain('dynamodb:DeleteItem');
   });
 
   test('rotation, idle and interval settings reach the schedule input; bad values fail at synth naming the fix', () => {

@@ -114,7 +114,7 @@ describe('MicroVmFleet', () => {
     expect(handlerStatements(Template.fromStack(stack), /^Fleet/)).toEqual([
       {
         Effect: 'Allow',
-        Action: ['lambda:RunMicrovm', 'lambda:TerminateMicrovm', 'lambda:GetMicrovmImageVersion'],
+        Action: ['lambda:RunMicrovm', 'lambda:TerminateMicrovm', 'lambda:GetMicrovm', 'lambda:SuspendMicrovm', 'lambda:ResumeMicrovm', 'lambda:GetMicrovmImageVersion', 'lambda:GetMicrovmImage'],
         Resource: [imageArn, { 'Fn::Join': ['', [imageArn, ':*']] }],
       },
       { Effect: 'Allow', Action: 'lambda:ListMicrovms', Resource: '*' },
@@ -126,7 +126,9 @@ describe('MicroVmFleet', () => {
       },
       {
         Effect: 'Allow',
-        Action: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'],
+        Action: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem',
+          // The reconciler (self-healing is on by default) deletes its run's lease item with this role.
+          'dynamodb:DeleteItem'],
         Resource: { 'Fn::GetAtt': [expect.stringMatching(/^cdklambdamicrovmsProviderInventory/), 'Arn'] },
       },
       {

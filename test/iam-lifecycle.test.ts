@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { LambdaMicrovmsClient, RunMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
+import { LambdaMicrovmsClient, RunMicrovmCommand, TerminateMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { RemovalPolicy, Stack } from 'aws-cdk-lib';
@@ -10,10 +10,13 @@ import { IamChecker, ResolveContext, resourceProperties } from './support/iam-ch
 import { inMemoryTable } from './support/iam-table';
 import { LifecycleDriver } from './support/lifecycle-driver';
 import { HELLO_IMAGE_DIR, newStack } from './support/stack';
+import { DynamoInventory } from '../lambda/fleet/inventory';
+import { FleetReconciler } from '../lambda/fleet/reconciler';
 import { ClientFactory, handlerFor, withoutHandlerRole } from '../lambda/provider/dispatch';
+import { reconcilerSessionName } from '../lambda/shared/credentials';
 import { LambdaCoreClient } from '../lambda/shared/lambda-core-client';
 import { MicroVmCode, MicroVmFleet, MicroVmImage, MicroVmImageProps, MicroVmImageVersion, MicroVmImageVersionStatus, NetworkConnector } from '../src';
-import { ResourceType } from '../src/private/wire';
+import { HANDLER_ROLE_ARN, ResourceType } from '../src/private/wire';
 
 /**
  * Lifecycle tests with IAM on: every call the handlers make (through the one provider's dispatch,
@@ -52,15 +55,17 @@ function deploy(template: any, atts: Record<string, string> = {}): Record<string
   return roles;
 }
 
+/** Waits pass on the emulator's clock, with a little real time so sent requests arrive in order. */
+const emulatorClock = {
+  now: () => env.clock.now(),
+  sleep: async (ms: number) => { await new Promise((r) => setTimeout(r, Math.ceil(ms / 50))); env.clock.advance(ms); },
+};
+
 function driver<P extends object>(resourceType: string, logicalResourceId: string): LifecycleDriver<P> {
   const options = {
     assumeRole: checker.assumeRole,
     clients,
-    // Waits pass on the emulator's clock, with a little real time so sent requests arrive in order.
-    clock: {
-      now: () => env.clock.now(),
-      sleep: async (ms: number) => { await new Promise((r) => setTimeout(r, Math.ceil(ms / 50))); env.clock.advance(ms); },
-    },
+    clock: emulatorClock,
   };
   return new LifecycleDriver<P>({
     handler: {
@@ -170,7 +175,7 @@ describe('IAM-checked lifecycles', () => {
     checker.roles.set(oldRole, checker.roles.get(newRole)!); // what an in-place policy change would do
     const r = await d.update(resourceProperties(t2, id, context()));
     expect(r.status).toBe('FAILED');
-    expect(r.reason).toMatch(/cleanup of .*iam-c failed: .*not authorized to perform: lambda:(Get|Delete)MicrovmImage/);
+    expect(r.reason).toMatch(/cleanup of .*iam-c failed: .*not authorized to perform: lambda:((Get|Delete)MicrovmImage|TagResource)/);
     expect(checker.unauthorized().length).toBeGreaterThan(0);
   });
 
@@ -183,7 +188,9 @@ describe('IAM-checked lifecycles', () => {
     const t2 = imageStack('iam-f');
     const [newRole] = Object.values(deploy(t2));
     expect(await d.update(resourceProperties(t2, id, context()), { deferCleanup: true })).toMatchObject({ status: 'SUCCESS' });
-    expect(await d.rollback()).toMatchObject({ status: 'SUCCESS' });
+    const rolledBack = await d.rollback();
+    expect(rolledBack.reason).toBeUndefined();
+    expect(rolledBack).toMatchObject({ status: 'SUCCESS' });
     expect(checker.calls.filter((c) => c.action === 'lambda:DeleteMicrovmImage')).toEqual([
       expect.objectContaining({ role: newRole, resource: expect.stringMatching(/:microvm-image:iam-f$/), allowed: true }),
     ]);
@@ -205,7 +212,9 @@ describe('IAM-checked lifecycles', () => {
     const versionId = logicalId(t1, ResourceType.IMAGE_VERSION, 'Version');
     deploy(t1, atts);
     const v = driver<any>(ResourceType.IMAGE_VERSION, versionId);
-    expect(await v.create(resourceProperties(t1, versionId, context(atts)))).toMatchObject({ status: 'SUCCESS' });
+    const vc = await v.create(resourceProperties(t1, versionId, context(atts)));
+    expect(vc.reason).toBeUndefined();
+    expect(vc).toMatchObject({ status: 'SUCCESS' });
     const t2 = build('INACTIVE');
     deploy(t2, atts);
     expect(await v.update(resourceProperties(t2, versionId, context(atts)))).toMatchObject({ status: 'SUCCESS' });
@@ -277,6 +286,51 @@ describe('IAM-checked lifecycles', () => {
     expect(checker.unauthorized()).toEqual([]);
   });
 
+  test('the fleet reconciler runs under the fleet\'s own handler role, in a reconciler session (issue 12 meets issue 14)', async () => {
+    const t = synth((stack) => {
+      const image = new MicroVmImage(stack, 'Image', { code: MicroVmCode.fromAsset(HELLO_IMAGE_DIR), imageName: 'iam-heal' });
+      new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 2 });
+    });
+    deploy(t);
+    const imageId = logicalId(t, ResourceType.IMAGE, 'Image');
+    const image = await driver<any>(ResourceType.IMAGE, imageId).create(resourceProperties(t, imageId, context()));
+    const atts = { [`${imageId}.ImageArn`]: image.physicalResourceId!, [`${imageId}.ImageVersion`]: image.data.ImageVersion };
+    const [fleetRole] = Object.entries(deploy(t, atts)).filter(([id]) => id.startsWith('Fleet')).map(([, arn]) => arn);
+    const fleetId = logicalId(t, ResourceType.FLEET, 'Fleet');
+    const props = resourceProperties(t, fleetId, context(atts));
+    const created = await driver<any>(ResourceType.FLEET, fleetId).create(props);
+    expect(created).toMatchObject({ status: 'SUCCESS' });
+    // The fleet's handler role trusts the reconciler's role (the checker does not evaluate trust).
+    const reconcilerRole = Object.keys(t.Resources).find((id) => /fleetreconcilerRole[0-9A-F]{8}$/.test(id));
+    const handlerRoleId = Object.keys(t.Resources).find((id) => id.startsWith('FleetHandlerRole'))!;
+    expect(t.Resources[handlerRoleId].Properties.AssumeRolePolicyDocument.Statement).toContainEqual(expect.objectContaining({ Principal: { AWS: { 'Fn::GetAtt': [reconcilerRole, 'Arn'] } } }));
+
+    // One instance ends out of band; a scheduled run replaces it with the fleet's role.
+    const [gone] = created.data.InstanceIds.split(',');
+    await microvmsClient(async () => ({ accessKeyId: 'test', secretAccessKey: 'test' }), 1).send(new TerminateMicrovmCommand({ microvmIdentifier: gone }));
+    env.clock.advance(120_000);
+    const credentials = checker.assumeRole(fleetRole, reconcilerSessionName('run-1'));
+    const client = clients.microvms(credentials);
+    const run = new FleetReconciler({
+      client,
+      runClient: clients.microvmsRun(credentials),
+      storeFor: (table) => new DynamoInventory(clients.dynamo(credentials), table),
+      deployState: async () => 'SETTLED',
+      clock: emulatorClock,
+      metrics: () => undefined,
+      random: () => 0.5,
+    });
+    const { [HANDLER_ROLE_ARN]: _, ...fleetProps } = props;
+    const report = await run.reconcile({
+      FleetId: created.physicalResourceId!, StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/S/1', Fleet: fleetProps as any, RotateBeforeSeconds: '600',
+    });
+    expect(report).toMatchObject({ outcome: 'reconciled', replacedTerminated: 1 });
+    const runCalls = checker.calls.filter((c) => c.role === fleetRole);
+    expect(runCalls.some((c) => c.action === 'dynamodb:DeleteItem' && c.allowed)).toBe(true);
+    expect(runCalls.some((c) => c.action === 'lambda:RunMicrovm' && c.allowed)).toBe(true);
+    expect(checker.unauthorized()).toEqual([]);
+  });
+
   test('a warm pool suspends its instances under its own role', async () => {
     const t = synth((stack) => {
       const image = new MicroVmImage(stack, 'Image', { code: MicroVmCode.fromAsset(HELLO_IMAGE_DIR), imageName: 'iam-warm' });
@@ -291,6 +345,14 @@ describe('IAM-checked lifecycles', () => {
     const fleet = driver<any>(ResourceType.FLEET, fleetId);
     expect(await fleet.create(resourceProperties(t, fleetId, context(atts)))).toMatchObject({ status: 'SUCCESS' });
     expect(checker.calls.some((c) => c.action === 'lambda:SuspendMicrovm' && c.allowed)).toBe(true);
+    // Warm pool off: the same role resumes the suspended instances.
+    const off = synth((stack) => {
+      const image = new MicroVmImage(stack, 'Image', { code: MicroVmCode.fromAsset(HELLO_IMAGE_DIR), imageName: 'iam-warm' });
+      new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 1, suspendAfterLaunch: false });
+    });
+    deploy(off, atts);
+    expect(await fleet.update(resourceProperties(off, fleetId, context(atts)))).toMatchObject({ status: 'SUCCESS' });
+    expect(checker.calls.some((c) => c.action === 'lambda:ResumeMicrovm' && c.allowed)).toBe(true);
     expect(await fleet.delete()).toMatchObject({ status: 'SUCCESS' });
     expect(checker.unauthorized()).toEqual([]);
   });

@@ -82,7 +82,7 @@ describe('MicroVmImageVersion', () => {
     const kept = handlerStatements(t, /^Kept/);
     expect(kept).toEqual([
       {
-        Action: ['lambda:GetMicrovmImageVersion', 'lambda:UpdateMicrovmImageVersion', 'lambda:ListMicrovmImageBuilds', 'lambda:GetMicrovmImageBuild', 'lambda:TagResource', 'lambda:UntagResource'],
+        Action: ['lambda:GetMicrovmImageVersion', 'lambda:UpdateMicrovmImageVersion', 'lambda:ListMicrovmImageBuilds', 'lambda:GetMicrovmImageBuild', 'lambda:ListTags', 'lambda:TagResource', 'lambda:UntagResource'],
         Effect: 'Allow',
         Resource: [IMAGE_ARN, `${IMAGE_ARN}:*`],
       },

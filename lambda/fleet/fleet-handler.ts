@@ -10,6 +10,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { configHash, FleetSettings, fleetSettings, launchInput } from './fleet-config';
 import { Fence, Inventory, MetaRecord, owns, SlotRecord, slotKey } from './inventory';
 import { describeError, LaunchRequest, LaunchResult, Launcher, TokenBucket } from './launcher';
+import { instanceCounts, MetricsSink, publishFleetMetrics, STDOUT_SINK } from './metrics';
 import { plan, Plan } from './plan';
 import {
   FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, MAX_HANDLER_WAIT_SECONDS, MAX_RUN_HOOK_PAYLOAD_BYTES, SERVICE_DEFAULT_MEMORY_MIB,
@@ -64,6 +65,8 @@ export interface FleetHandlerOptions {
   /** RunMicrovm paced by adaptive backoff (see LauncherOptions.adaptive). @default false */
   readonly adaptiveLaunchRate?: boolean;
   readonly random?: () => number;
+  /** Where the fleet's metrics (EMF lines) go. @default stdout, which CloudWatch Logs turns into metrics */
+  readonly metrics?: MetricsSink;
 }
 
 /** What the current request asks for. */
@@ -114,6 +117,11 @@ interface StepWork {
   readonly stepEnd: number;
   /** When every instance was last observed (epoch ms; 0: not yet in this step). */
   observedAllAt: number;
+  /** The records as last observed in this call (for the metrics). */
+  observed?: SlotRecord[];
+  /** MicroVMs launched, and RunMicrovm requests that launched nothing, in this call (for the metrics). */
+  launched: number;
+  failedLaunches: number;
 }
 
 /** Which instances a round observes: all of them, or only those whose state is about to change. */
@@ -259,7 +267,38 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
       },
       stepEnd,
       observedAllAt: 0,
+      launched: 0,
+      failedLaunches: 0,
     };
+    try {
+      return await this.reconcileCalls(event, progress, target, inventory, work);
+    } finally {
+      this.publishMetrics(target, work);
+    }
+  }
+
+  /**
+   * The fleet's metrics as this deploy sees them (issue 14: published by the reconciler and the
+   * provider alike, lambda/fleet/metrics.ts): the gauges from the last observation of this call, and
+   * what it launched. One EMF line per isComplete call that observed the fleet.
+   */
+  private publishMetrics(target: Target, work: StepWork): void {
+    if (!work.observed) return;
+    const counts = instanceCounts(work.observed);
+    publishFleetMetrics(this.options.metrics ?? STDOUT_SINK, target.fleetId, {
+      DesiredCount: target.settings.desired,
+      ReadyCount: counts.ready,
+      RunningCount: counts.running,
+      SuspendedCount: counts.suspended,
+      PendingCount: counts.pending,
+      Launched: work.launched,
+      FailedLaunches: work.failedLaunches,
+    }, this.clock.now());
+  }
+
+  private async reconcileCalls(event: CompleteEvent, progress: ReconcileProgress, target: Target, inventory: Inventory,
+    work: StepWork): Promise<IsCompleteResponse> {
+    const stepEnd = work.stepEnd;
     for (;;) {
       const meta = await inventory.getMeta(target.fleetId);
       if (!owns(meta, target)) {
@@ -316,6 +355,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     const full = this.clock.now() - work.observedAllAt >= FULL_OBSERVE_MS;
     records = await this.observeStates(inventory, records, full ? 'all' : 'changing');
     if (full) work.observedAllAt = this.clock.now();
+    work.observed = records;
     // What this step already asked for counts as done for the plan.
     const planned = records.map((r) => (busy.terminating.has(r.sk) ? { ...r, state: 'TERMINATING' }
       : busy.suspending.has(r.sk) && r.state === 'RUNNING' ? { ...r, state: 'SUSPENDING' } : r));
@@ -452,6 +492,8 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     const input = { ...launchInput(props, target.version), runHookPayload: await this.payload(props, event.RequestId) };
     const requests = fresh.map((r) => ({ clientToken: r.clientToken, input }));
     const results = await this.runBatch(inventory, fresh, requests, work.stepEnd, work.launcher, true, target);
+    work.launched += results.filter((r) => r.microvmId).length;
+    work.failedLaunches += results.filter((r) => r.definitelyNotLaunched).length;
     const launchedBefore = records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING').length;
     const quota = results.find((r) => r.error && classifyError(r.error) === 'quota');
     if (quota) {

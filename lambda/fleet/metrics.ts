@@ -1,4 +1,5 @@
 import type { LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
+import type { SlotRecord } from './inventory';
 import { FLEET_METRICS_NAMESPACE, FLEET_METRIC_DIMENSION, FleetMetricName } from '../../src/private/reconciler-wire';
 import { classifyError } from '../shared/errors';
 
@@ -60,6 +61,27 @@ export function publishFleetMetrics(sink: MetricsSink, fleetId: string, values: 
   const doc = emfDocument(fleetId, values, timestamp);
   if (!((doc._aws as any).CloudWatchMetrics[0].Metrics as unknown[]).length) return;
   sink(JSON.stringify(doc));
+}
+
+/** Counted toward the desired count: a warm pool's (or an idle policy's) suspended instances too. */
+export const READY_STATES: ReadonlySet<string> = new Set(['RUNNING', 'SUSPENDED']);
+/** Record state of an instance the idle policy ended and the fleet let go (not replaced until the next deploy). */
+export const RELEASED = 'RELEASED';
+
+/**
+ * The instance gauges of a fleet from its inventory records, as the reconciler and the deploy-time
+ * handler both publish them: ready (RUNNING or SUSPENDED), running, suspended, and pending
+ * (launched or launching, not yet ready). Instances let go (RELEASED) are not counted.
+ */
+export function instanceCounts(records: readonly SlotRecord[]): { ready: number; running: number; suspended: number; pending: number } {
+  const live = records.filter((r) => r.state !== RELEASED);
+  const ready = live.filter((r) => r.phase === 'LAUNCHED' && READY_STATES.has(r.state ?? ''));
+  return {
+    ready: ready.length,
+    running: ready.filter((r) => r.state === 'RUNNING').length,
+    suspended: ready.filter((r) => r.state === 'SUSPENDED').length,
+    pending: live.filter((r) => r.phase === 'LAUNCHING' || r.state === 'PENDING').length,
+  };
 }
 
 /**

@@ -9,7 +9,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { configHash, fleetSettings, launchInput } from './fleet-config';
 import { Fence, Inventory, MetaRecord, owns, SlotRecord, slotKey } from './inventory';
 import { describeError, LaunchRequest, LaunchResult, Launcher, TokenBucket } from './launcher';
-import { FleetMetricValues, MetricsSink, publishFleetMetrics, STDOUT_SINK } from './metrics';
+import { FleetMetricValues, instanceCounts, MetricsSink, publishFleetMetrics, RELEASED, STDOUT_SINK } from './metrics';
 import { plan, PlanSlot } from './plan';
 import type { ReconcilerInput } from '../../src/private/reconciler-wire';
 import { systemClock } from '../shared/clock';
@@ -70,12 +70,10 @@ export interface ReconcileReport {
   readonly failedLaunches?: number;
 }
 
-/** Counted toward the desired count. */
-const READY = new Set(['RUNNING', 'SUSPENDED']);
 /** The instance no longer serves and never comes back. */
 const ENDED = new Set(['TERMINATING', 'TERMINATED', 'GONE']);
-/** Record state of an instance the idle policy ended and the fleet let go (not replaced until the next deploy). */
-export const RELEASED = 'RELEASED';
+/** Record state of an instance the idle policy ended and the fleet let go (lambda/fleet/metrics.ts). */
+export { RELEASED };
 /** A MicroVM missing from ListMicrovms this long after launch is gone (the list is eventually consistent). */
 const LIST_GRACE_MS = 60_000;
 /** Ended within this long of `maximumDuration`: the service's cap ended it. */
@@ -406,15 +404,7 @@ export class FleetReconciler {
   }
 
   private counts(input: ReconcilerInput, records: SlotRecord[]) {
-    const live = records.filter((r) => r.state !== RELEASED);
-    const ready = live.filter((r) => r.phase === 'LAUNCHED' && READY.has(r.state ?? ''));
-    return {
-      desired: fleetSettings(input.Fleet).desired,
-      ready: ready.length,
-      running: ready.filter((r) => r.state === 'RUNNING').length,
-      suspended: ready.filter((r) => r.state === 'SUSPENDED').length,
-      pending: live.filter((r) => r.phase === 'LAUNCHING' || r.state === 'PENDING').length,
-    };
+    return { desired: fleetSettings(input.Fleet).desired, ...instanceCounts(records) };
   }
 
   private publish(report: ReconcileReport, throttledBefore: number, started: number): void {

@@ -14,6 +14,7 @@ import { DynamoInventory } from '../fleet/inventory';
 import { ImageHandler } from '../image/image-handler';
 import { ImageVersionHandler } from '../image-version/image-version-handler';
 import { NetworkConnectorHandler } from '../network-connector/network-connector-handler';
+import type { Clock } from '../shared/clock';
 import { sessionName, withPreviousRole } from '../shared/credentials';
 import type { IsCompleteRequest, OnEventRequest, ResourceHandler } from '../shared/framework';
 import { LambdaCoreClient } from '../shared/lambda-core-client';
@@ -44,8 +45,8 @@ export type AssumeRole = (roleArn: string, sessionName: string) => AwsCredential
 export interface DispatchOptions {
   readonly assumeRole: AssumeRole;
   readonly clients?: ClientFactory;
-  /** The clock handlers measure deadlines on and wait with. @default real time */
-  readonly clock?: { now(): number; sleep(ms: number): Promise<void> };
+  /** The clock handlers measure deadlines on and wait with. @default systemClock */
+  readonly clock?: Clock;
 }
 
 type AnyRequest = OnEventRequest & Partial<IsCompleteRequest>;
@@ -81,14 +82,13 @@ export function handlerFor(event: AnyRequest, options: DispatchOptions): Resourc
   const microvms = (make: (c: AwsCredentialIdentityProvider) => LambdaMicrovmsClient) =>
     withPreviousRole(make(credentials), previous ? make(previous) : undefined);
   const clock = options.clock;
-  const now = clock ? () => clock.now() : undefined;
   switch (event.ResourceType) {
     case ResourceType.IMAGE:
-      return new ImageHandler(microvms(clients.microvms), { now });
+      return new ImageHandler(microvms(clients.microvms), { clock });
     case ResourceType.IMAGE_VERSION:
-      return new ImageVersionHandler(microvms(clients.microvms), { now });
+      return new ImageVersionHandler(microvms(clients.microvms), { clock });
     case ResourceType.NETWORK_CONNECTOR:
-      return new NetworkConnectorHandler(clients.lambdaCore(credentials), { now, sleep: clock ? (ms) => clock.sleep(ms) : undefined });
+      return new NetworkConnectorHandler(clients.lambdaCore(credentials), { clock });
     case ResourceType.FLEET: {
       const dynamo = clients.dynamo(credentials);
       return new FleetHandler(microvms(clients.microvms), (table) => new DynamoInventory(dynamo, table), {

@@ -5,6 +5,8 @@
  */
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import { systemClock } from './clock';
+import type { Clock } from './clock';
 import { errorName } from './errors';
 import { withRetries, RetryOptions } from './retry';
 
@@ -20,7 +22,20 @@ const SESSION_SECONDS = 900;
  * CloudFormation request that caused it. Characters STS refuses become `-`.
  */
 export function sessionName(requestId: string): string {
-  return `cfn-${requestId}`.replace(/[^\w+=,.@-]/g, '-').slice(0, MAX_SESSION_NAME);
+  return stsSessionName(`cfn-${requestId}`);
+}
+
+/**
+ * The session name of a fleet reconciler run: `reconciler-<Lambda request id>`, so CloudTrail
+ * tells the reconciler's calls on a fleet's handler role from a deploy's (`cfn-...`).
+ */
+export function reconcilerSessionName(invocationId: string): string {
+  return stsSessionName(`reconciler-${invocationId}`);
+}
+
+/** Characters STS refuses become `-`; at most 64 characters. */
+function stsSessionName(name: string): string {
+  return name.replace(/[^\w+=,.@-]/g, '-').slice(0, MAX_SESSION_NAME);
 }
 
 /** Whether `err` is IAM refusing a call (the service's name for it varies). */
@@ -30,23 +45,27 @@ export function isAccessDenied(err: unknown): boolean {
 }
 
 export interface RoleSessionsOptions {
-  /** @default Date.now */
-  readonly now?: () => number;
+  /** Session expiry is read, and AssumeRole retries wait, on this clock. @default systemClock */
+  readonly clock?: Clock;
   /**
    * Retries of AssumeRole. A role CloudFormation just created (a new resource, or a role replaced
    * because the resource's identity changed) can be refused for some seconds while IAM propagates it.
    * @default 8 attempts, 1 s doubling to 10 s (about 45 s in all)
    */
-  readonly retry?: Partial<Pick<RetryOptions, 'maxAttempts' | 'baseDelayMs' | 'maxDelayMs' | 'sleep' | 'random'>>;
+  readonly retry?: Partial<Pick<RetryOptions, 'maxAttempts' | 'baseDelayMs' | 'maxDelayMs' | 'random'>>;
 }
 
 /** Assumes handler roles and keeps each session (role + session name) while it is valid. */
 export class RoleSessions {
   private readonly cache = new Map<string, Promise<AwsCredentialIdentity>>();
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(private readonly sts: Pick<STSClient, 'send'>, private readonly options: RoleSessionsOptions = {}) {
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  private now(): number {
+    return this.clock.now();
   }
 
   /** A credential provider for `roleArn`, session `name`: assumed on first use, renewed before it expires. */
@@ -78,7 +97,7 @@ export class RoleSessions {
       maxAttempts: retry.maxAttempts ?? 8,
       baseDelayMs: retry.baseDelayMs ?? 1000,
       maxDelayMs: retry.maxDelayMs ?? 10_000,
-      sleep: retry.sleep,
+      clock: this.clock,
       random: retry.random,
       isRetryable: (err) => isAccessDenied(err) || errorName(err) === 'Throttling' || (err as { $retryable?: unknown }).$retryable !== undefined,
     }).catch((err) => {

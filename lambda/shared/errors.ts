@@ -105,6 +105,20 @@ export function isNotFound(err: unknown): boolean {
   return classifyError(err) === 'notFound';
 }
 
+/**
+ * CloudFormation's DescribeStacks for a stack that is gone: 400 `ValidationError` with the message
+ * "Stack with id <name or id> does not exist" (CloudFormation API reference, DescribeStacks; the
+ * query protocol gives every bad request the one type ValidationError, so the type alone does not
+ * say "missing" and the message end is what tells it apart). A stack id of a deleted stack is
+ * answered with DELETE_COMPLETE instead; a name is answered with this error.
+ */
+const STACK_MISSING_MESSAGE = /^Stack with id .+ does not exist\.?$/;
+
+/** Whether `err` is CloudFormation saying the stack asked about does not exist (see STACK_MISSING_MESSAGE). */
+export function isStackMissing(err: unknown): boolean {
+  return errorName(err) === 'ValidationError' && STACK_MISSING_MESSAGE.test(errorMessage(err));
+}
+
 /** The error type, without a namespace (`aws.lambda#Foo` → `Foo`). */
 export function errorName(err: unknown): string {
   const e = err as { name?: string; Code?: string; code?: string; __type?: string };

@@ -11,6 +11,12 @@ export interface ReconcilerInput {
   readonly StackId: string;
   /** The fleet's properties, exactly as its custom resource receives them. */
   readonly Fleet: FleetProps;
+  /**
+   * The fleet's handler role (the one its deploys use), which trusts the reconciler's role: every
+   * call of the run on the fleet is signed by a session of it. Absent only in schedules synthesized
+   * before the reconciler assumed it; such a run fails asking for a deploy.
+   */
+  readonly HandlerRoleArn?: string;
   /** Start a make-before-break replacement this many seconds before `maximumDuration`. */
   readonly RotateBeforeSeconds: string;
   /** Rotations in flight at once; absent: a tenth of the desired count (at least 1). */

@@ -6,7 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct, IConstruct } from 'constructs';
 import { acknowledgeWildcards } from './nag';
-import { localEndpointEnvironment } from './provider';
+import { localEndpointEnvironment, MicroVmsProvider } from './provider';
 import { RECONCILER_DEFAULTS, ReconcilerInput } from './reconciler-wire';
 import { checkRange } from './validation';
 import type { FleetProps } from './wire';
@@ -26,13 +26,12 @@ export interface ReconcilerRegistration {
   readonly resource: CustomResource;
   /** The fleet's properties, exactly as its custom resource gets them. */
   readonly wire: FleetProps;
-  /** The statements the fleet's provider policy has (the same instances, table, roles, secret). */
-  readonly statements: iam.PolicyStatement[];
-  /** The fleet's inventory table (the run's lease item is deleted when it ends). */
-  readonly tableArn: string;
-  /** Resources of `statements` that are wildcards, acknowledged with `wildcardReason`. */
-  readonly wildcards: string[];
-  readonly wildcardReason: string;
+  /**
+   * The fleet's handler role (MicroVmsProvider.handlerRole): the reconciler assumes it for every
+   * call on the fleet, so its statements (with the inventory's DeleteItem for the run's lease) are
+   * the fleet's, in one place. It is made to trust the reconciler's role too.
+   */
+  readonly handlerRole: iam.Role;
   readonly interval?: Duration;
   readonly rotateBeforeExpiry?: Duration;
   readonly maxRotating?: number;
@@ -44,8 +43,8 @@ export interface ReconcilerRegistration {
 /**
  * The stack's fleet reconciler: one Lambda function and one role per stack, created on first use;
  * each self-healing fleet adds an EventBridge Scheduler schedule that invokes it with the fleet's
- * properties, and its own policy on the role (the fleet's exact ARNs). A fleet leaving the stack
- * takes its schedule and policy with it.
+ * properties and its handler role, which the run assumes (the role trusts the reconciler's role).
+ * A fleet leaving the stack takes its schedule and its handler role with it.
  */
 export class FleetReconcilerFunction extends Construct {
   /** The stack's reconciler, created on first use. */
@@ -56,7 +55,11 @@ export class FleetReconcilerFunction extends Construct {
   }
 
   public readonly function: lambda.Function;
-  /** The function's role: its own logs, DescribeStacks on this stack, plus one policy per fleet. */
+  /**
+   * The function's role: its own logs, DescribeStacks on this stack, and sts:AssumeRole on the
+   * stack's handler roles (by their IAM path). No statement per fleet: a fleet's calls are made with
+   * the fleet's own handler role, so the role stays the same size at any number of fleets.
+   */
   public readonly role: iam.Role;
   /** The role EventBridge Scheduler invokes the function with. */
   public readonly schedulerRole: iam.Role;
@@ -74,8 +77,13 @@ export class FleetReconcilerFunction extends Construct {
     }));
     // The fence: a run acts only while no CloudFormation operation runs on this very stack.
     this.role.addToPolicy(new iam.PolicyStatement({ actions: ['cloudformation:DescribeStacks'], resources: [scope.stackId] }));
+    // Each run assumes the handler role of the fleet it reconciles, which trusts this role by name.
+    const handlerRoles = `arn:${scope.partition}:iam::${scope.account}:role${MicroVmsProvider.getOrCreate(scope).rolePath}*`;
+    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [handlerRoles] }));
     acknowledgeWildcards(this, 'Lambda names the log streams of the reconciler function: the statement is scoped to its own log group.',
       `${logGroup.logGroupArn}:log-stream:*`);
+    acknowledgeWildcards(this, 'The handler roles of this stack are created with fleets the stack may add later, so they are matched by their IAM path, '
+      + 'which only this library uses; only the handler roles of self-healing fleets trust this role.', handlerRoles);
 
     this.function = new lambda.Function(this, 'Function', {
       description: 'cdk-lambda-microvms: fleet reconciler (replaces gone instances, rotates before maximumDuration)',
@@ -102,27 +110,23 @@ export class FleetReconcilerFunction extends Construct {
     this.schedulerRole.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.function.functionArn] }));
   }
 
-  /** Adds the fleet's schedule and policy. Returns the schedule. */
+  /** Adds the fleet's schedule, and the reconciler's role to the trust of the fleet's handler role. Returns the schedule. */
   public register(fleet: Construct, reg: ReconcilerRegistration): scheduler.CfnSchedule {
     const interval = reg.interval ?? Duration.minutes(RECONCILER_DEFAULTS.intervalMinutes);
     const rotateBefore = reg.rotateBeforeExpiry
       ?? Duration.seconds(Math.min(RECONCILER_DEFAULTS.rotateBeforeSeconds, Math.floor(reg.maximumDurationSeconds / 2)));
     validate(interval, rotateBefore, reg);
 
-    const policy = new iam.Policy(fleet, 'ReconcilerPolicy', {
-      statements: [
-        ...reg.statements,
-        // The run's lease item is deleted when the run ends.
-        new iam.PolicyStatement({ actions: ['dynamodb:DeleteItem'], resources: [reg.tableArn] }),
-      ],
-    });
-    policy.attachToRole(this.role);
-    acknowledgeWildcards(policy, reg.wildcardReason, ...reg.wildcards);
+    reg.handlerRole.assumeRolePolicy?.addStatements(new iam.PolicyStatement({
+      actions: ['sts:AssumeRole'],
+      principals: [new iam.ArnPrincipal(this.role.roleArn)],
+    }));
 
     const input: ReconcilerInput = {
       FleetId: reg.resource.ref,
       StackId: Stack.of(fleet).stackId,
       Fleet: reg.wire,
+      HandlerRoleArn: reg.handlerRole.roleArn,
       RotateBeforeSeconds: String(rotateBefore.toSeconds()),
       MaxRotating: reg.maxRotating !== undefined ? String(reg.maxRotating) : undefined,
       ReplaceIdleTerminated: reg.replaceIdleTerminated ? 'true' : undefined,
@@ -141,7 +145,7 @@ export class FleetReconcilerFunction extends Construct {
       },
     });
     // Permissions first; the schedule goes (and stops invoking) before the fleet is deleted.
-    schedule.node.addDependency(policy, reg.resource, this.schedulerRole);
+    schedule.node.addDependency(this.role, reg.handlerRole, reg.resource, this.schedulerRole);
     return schedule;
   }
 }

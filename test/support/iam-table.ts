@@ -4,7 +4,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
  * The fleet inventory's four DynamoDB operations served in memory at the end of a real SDK
  * client's middleware stack (unit tests have no DynamoDB), so that the IAM check sees every call
  * the real `DynamoInventory` makes, with its table name. Only what DynamoInventory sends is
- * understood: Query on `pk = :pk AND begins_with(sk, :gen)`, GetItem, PutItem, BatchWriteItem.
+ * understood: Query on `pk = :pk AND begins_with(sk, :gen)`, GetItem, PutItem, BatchWriteItem, and
+ * the reconciler lease's DeleteItem (by its owner).
  * `items` is the table's content, shared by every client of one test.
  */
 export function inMemoryTable(client: DynamoDBClient, items: Map<string, Record<string, any>>): DynamoDBClient {
@@ -30,6 +31,13 @@ export function inMemoryTable(client: DynamoDBClient, items: Map<string, Record<
         }
       }
       return output({ UnprocessedItems: {} });
+    }
+    if (op === 'DeleteItem') {
+      // The reconciler's lease release: deleted only by its owner.
+      const k = key(input.TableName, input.Key);
+      if (input.ConditionExpression !== '#owner = :owner') throw new Error(`DeleteItem if ${input.ConditionExpression} is not served in memory`);
+      if (items.get(k)?.owner?.S === input.ExpressionAttributeValues[':owner'].S) items.delete(k);
+      return output({});
     }
     throw new Error(`DynamoDB ${op} is not served in memory`);
   }) as any, { step: 'initialize', name: 'inMemoryTable', priority: 'low' });
