@@ -25,7 +25,7 @@ describe('per-request role sessions', () => {
 
   test('a role IAM has not propagated yet is assumed again until STS accepts it', async () => {
     const sts = scriptedSts([accessDenied(), accessDenied()]);
-    const sessions = new RoleSessions(sts as any, { retry: { sleep: async () => undefined } });
+    const sessions = new RoleSessions(sts as any, { clock: { now: () => Date.now(), sleep: async () => undefined } });
     const creds = await sessions.provider(ROLE, 'cfn-r1')();
     expect(creds.accessKeyId).toBe('ASIA3');
     expect(sts.calls).toHaveLength(3);
@@ -35,7 +35,7 @@ describe('per-request role sessions', () => {
   test('one AssumeRole per role and request while the session is valid; renewed 5 minutes before it expires', async () => {
     let now = 1_000_000;
     const sts = scriptedSts([], 900_000, () => now);
-    const sessions = new RoleSessions(sts as any, { now: () => now });
+    const sessions = new RoleSessions(sts as any, { clock: { now: () => now, sleep: async () => undefined } });
     await sessions.provider(ROLE, 'cfn-r1')();
     await sessions.provider(ROLE, 'cfn-r1')();
     expect(sts.calls).toHaveLength(1);
@@ -48,7 +48,7 @@ describe('per-request role sessions', () => {
 
   test('a role that cannot be assumed fails with its ARN and what to do', async () => {
     const sts = scriptedSts(Array.from({ length: 8 }, accessDenied));
-    const sessions = new RoleSessions(sts as any, { retry: { sleep: async () => undefined } });
+    const sessions = new RoleSessions(sts as any, { clock: { now: () => Date.now(), sleep: async () => undefined } });
     await expect(sessions.provider(ROLE, 'cfn-r1')()).rejects.toThrow(/could not assume the resource's handler role .*\/image\/img\/R: .*restore it or delete the resource from the stack/);
   });
 
