@@ -191,7 +191,7 @@ def test_fleet_resource_and_properties(synth):
             "UpdatePolicy": "ROLLING",
             "BatchSize": "1",
             "LaunchRate": "2",
-            "TableName": {"Ref": Match.string_like_regexp("^FleetInventory")},
+            "TableName": {"Ref": Match.string_like_regexp("^cdklambdamicrovmsProviderInventory")},
         },
     )
     template.resource_count_is("AWS::DynamoDB::Table", 1)
@@ -232,8 +232,8 @@ def test_handler_bundles_are_found_in_the_wheel(synth):
     """The provider functions' code is the lambda-dist/<handler> bundle shipped in the wheel."""
     template, outdir, _ = synth
     functions = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": "index.onEvent"}})
-    # One provider per resource type: image, image version, network connector, fleet.
-    assert len(functions) == 4, f"expected 4 provider onEvent functions, got {sorted(functions)}"
+    # One provider per stack for all four resource types: one onEvent function dispatching on the type.
+    assert len(functions) == 1, f"expected 1 provider onEvent function, got {sorted(functions)}"
     for logical_id, fn in functions.items():
         key = fn["Properties"]["Code"]["S3Key"]
         asset_hash = key.split(".")[0]

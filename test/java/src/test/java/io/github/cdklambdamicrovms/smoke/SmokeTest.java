@@ -213,7 +213,7 @@ class SmokeTest {
         Map.entry("UpdatePolicy", "ROLLING"),
         Map.entry("BatchSize", "1"),
         Map.entry("LaunchRate", "2"),
-        Map.entry("TableName", Map.of("Ref", Match.stringLikeRegexp("^FleetInventory")))));
+        Map.entry("TableName", Map.of("Ref", Match.stringLikeRegexp("^cdklambdamicrovmsProviderInventory")))));
     template.resourceCountIs("AWS::DynamoDB::Table", 1);
     Map<String, Object> fleet = template.findResources("Custom::LambdaMicroVmFleet").values().iterator().next();
     String ingress = String.valueOf(((Map<String, Object>) fleet.get("Properties")).get("IngressConnectors"));
@@ -255,8 +255,8 @@ class SmokeTest {
   void handlerBundlesAreFoundInTheJar() throws IOException {
     Map<String, Map<String, Object>> functions = template.findResources("AWS::Lambda::Function",
         Map.of("Properties", Map.of("Handler", "index.onEvent")));
-    // One provider per resource type: image, image version, network connector, fleet.
-    assertEquals(4, functions.size(), "provider onEvent functions: " + functions.keySet());
+    // One provider per stack for all four resource types: one onEvent function dispatching on the type.
+    assertEquals(1, functions.size(), "provider onEvent functions: " + functions.keySet());
     for (Map.Entry<String, Map<String, Object>> fn : functions.entrySet()) {
       Map<String, Object> props = (Map<String, Object>) fn.getValue().get("Properties");
       String key = (String) ((Map<String, Object>) props.get("Code")).get("S3Key");
