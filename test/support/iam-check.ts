@@ -233,8 +233,11 @@ export class IamChecker {
           ...this.connectorRequests([...ingress, ...egress]),
         ];
       }
+      // No IAM resource type (the Service Authorization Reference lists none for these).
       case 'ListMicrovms':
       case 'ListMicrovmImages':
+      case 'ListManagedMicrovmImages':
+      case 'ListManagedMicrovmImageVersions':
         return [{ action, resource: '*' }];
       case 'TagResource':
       case 'UntagResource':
