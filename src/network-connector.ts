@@ -353,7 +353,8 @@ export class NetworkConnector extends NetworkConnectorBase implements ITaggable 
       new iam.PolicyStatement({
         actions: [
           'lambda:CreateNetworkConnector', 'lambda:GetNetworkConnector', 'lambda:UpdateNetworkConnector', 'lambda:DeleteNetworkConnector',
-          'lambda:TagResource', 'lambda:UntagResource',
+          // Tags also carry the owner and the request fence that stale waiters and rollbacks check.
+          'lambda:TagResource', 'lambda:UntagResource', 'lambda:ListTags',
         ],
         // network-connector:* in this account and Region: the id in a connector's ARN is assigned
         // by the service at creation, so the policy (which must exist before) cannot name it.

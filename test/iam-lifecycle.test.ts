@@ -15,7 +15,7 @@ import { FleetReconciler } from '../lambda/fleet/reconciler';
 import { ClientFactory, handlerFor, withoutHandlerRole } from '../lambda/provider/dispatch';
 import { reconcilerSessionName } from '../lambda/shared/credentials';
 import { LambdaCoreClient } from '../lambda/shared/lambda-core-client';
-import { MicroVmCode, MicroVmFleet, MicroVmImage, MicroVmImageProps, MicroVmImageVersion, MicroVmImageVersionStatus, NetworkConnector } from '../src';
+import { BaseImage, MicroVmCode, MicroVmFleet, MicroVmImage, MicroVmImageProps, MicroVmImageVersion, MicroVmImageVersionStatus, NetworkConnector } from '../src';
 import { HANDLER_ROLE_ARN, ResourceType } from '../src/private/wire';
 
 /**
@@ -116,8 +116,8 @@ describe('IAM-checked lifecycles', () => {
     const d = driver<any>(ResourceType.IMAGE, id);
     expect(await d.create(resourceProperties(t1, id, context()))).toMatchObject({ status: 'SUCCESS' });
 
-    // A rebuild with tags: tags, builds and pruning under the same role.
-    const t1b = imageStack('iam-a', { environment: { STAGE: 'b' }, tags: { team: 'x' } });
+    // A rebuild with tags on a pinned base version: tags, the base image check, builds and pruning under the same role.
+    const t1b = imageStack('iam-a', { environment: { STAGE: 'b' }, tags: { team: 'x' }, baseImage: BaseImage.managed('al2023-1', '1') });
     deploy(t1b);
     expect(await d.update(resourceProperties(t1b, id, context()))).toMatchObject({ status: 'SUCCESS', data: { ImageVersion: '2.0' } });
 
