@@ -57,9 +57,17 @@ function policyActions(): { provider: Set<string>; user: Set<string> } {
 
   const provider = new Set<string>();
   const users = new Set<string>();
-  for (const [id, policy] of Object.entries(Template.fromStack(stack).findResources('AWS::IAM::Policy'))) {
-    const target = /Provider/.test(id) ? provider : users;
-    for (const statement of (policy as any).Properties.PolicyDocument.Statement) {
+  const t = Template.fromStack(stack);
+  // The provider acts through each resource's own handler role (inline policies); grants land in
+  // the user's role policy.
+  const documents: Array<[Set<string>, any]> = [
+    ...Object.entries(t.findResources('AWS::IAM::Role')).filter(([id]) => /HandlerRole/.test(id))
+      .flatMap(([, role]) => ((role as any).Properties.Policies ?? []).map((p: any): [Set<string>, any] => [provider, p.PolicyDocument])),
+    ...Object.entries(t.findResources('AWS::IAM::Policy')).filter(([id]) => !/Provider|reconciler/.test(id))
+      .map(([, policy]): [Set<string>, any] => [users, (policy as any).Properties.PolicyDocument]),
+  ];
+  for (const [target, document] of documents) {
+    for (const statement of document.Statement) {
       for (const action of [statement.Action].flat()) {
         if (String(action).startsWith('lambda:')) target.add(String(action).slice('lambda:'.length));
       }

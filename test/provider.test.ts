@@ -37,12 +37,16 @@ describe('the one provider per stack', () => {
       expect(resources).toHaveLength(1);
       expect(resources[0].Properties.ServiceToken).toEqual(PINNED_SERVICE_TOKEN);
     }
-    expect(Object.keys(t.findResources('AWS::Lambda::Function')).filter((id) => id.startsWith('cdklambdamicrovms')).sort()).toEqual(PINNED_PROVIDER_FUNCTIONS);
+    expect(Object.keys(t.findResources('AWS::Lambda::Function')).filter((id) => id.startsWith('cdklambdamicrovmsProvider')).sort()).toEqual(PINNED_PROVIDER_FUNCTIONS);
   });
 
-  test('a stack with all four constructs has 5 library functions and 1 state machine', () => {
+  test('a stack with all four constructs has 5 provider functions and 1 state machine; a self-healing fleet adds the stack\'s one reconciler', () => {
     const { t } = allFour();
-    t.resourceCountIs('AWS::Lambda::Function', 5);
+    const functions = Object.keys(t.findResources('AWS::Lambda::Function'));
+    expect(functions.filter((id) => id.startsWith('cdklambdamicrovmsProvider'))).toHaveLength(5);
+    // The fleet reconciler (issue 14) is a sixth function, one per stack, only with a self-healing fleet.
+    expect(functions.filter((id) => id.startsWith('cdklambdamicrovmsfleetreconciler'))).toHaveLength(1);
+    t.resourceCountIs('AWS::Lambda::Function', 6);
     t.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
     t.resourceCountIs('AWS::DynamoDB::Table', 1);
   });
@@ -60,9 +64,12 @@ describe('the one provider per stack', () => {
     const handlerRoles = Object.entries(t.findResources('AWS::IAM::Role')).filter(([id]) => /HandlerRole/.test(id)) as Array<[string, any]>;
     expect(handlerRoles.map(([id]) => id.replace(/[A-F0-9]{8}$/, '')).sort()).toEqual(['ConnectorHandlerRole', 'FleetHandlerRole', 'ImageHandlerRole', 'VersionHandlerRole']);
     const prefix = (assume.Resource['Fn::Join'][1][2] as string).replace(/^:iam::123456789012:role/, '').replace(/\*$/, '');
-    for (const [, role] of handlerRoles) {
+    const [reconcilerRoleId] = Object.keys(t.findResources('AWS::IAM::Role')).filter((id) => /^cdklambdamicrovmsfleetreconcilerRole[A-F0-9]{8}$/.test(id));
+    for (const [id, role] of handlerRoles) {
       expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
         { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: { 'Fn::GetAtt': [roleId, 'Arn'] } } },
+        // A self-healing fleet's role is also assumed by the stack's reconciler (issue 14).
+        ...(id.startsWith('FleetHandlerRole') ? [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: { 'Fn::GetAtt': [reconcilerRoleId, 'Arn'] } } }] : []),
       ]);
       expect(JSON.stringify(role.Properties.Path)).toContain(prefix);
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
