@@ -27,12 +27,11 @@ import { imageNameOf, MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private
 import { FleetReconcilerFunction } from './private/reconciler';
 import type { FleetMetricName } from './private/reconciler-wire';
 import { checkDurationSeconds, checkEgressConnectors, checkImage, checkMaxItems, checkRange, checkRemovalPolicy } from './private/validation';
-import { FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, HANDLER_ROLE_ARN, LoggingWire, ResourceType } from './private/wire';
+import { DEFAULT_FLEET_TIMEOUT_SECONDS, DEFAULT_LAUNCH_RATE, FleetAttr, FLEET_ATTRIBUTE_MAX_INSTANCES, FleetProps, HANDLER_ROLE_ARN, LoggingWire, MAX_RUN_HOOK_PAYLOAD_BYTES, ResourceType } from './private/wire';
 
 const MAX_DURATION = Duration.hours(8);
-const MAX_PAYLOAD_BYTES = 4096;
-const DEFAULT_LAUNCH_RATE = 5;
-const DEFAULT_TIMEOUT = Duration.minutes(55);
+const MAX_PAYLOAD_BYTES = MAX_RUN_HOOK_PAYLOAD_BYTES;
+const DEFAULT_TIMEOUT = Duration.seconds(DEFAULT_FLEET_TIMEOUT_SECONDS);
 const MAX_TIMEOUT = PROVIDER_TOTAL_TIMEOUT.minus(Duration.minutes(5));
 const MAX_DESIRED_COUNT = 10_000;
 

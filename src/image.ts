@@ -31,12 +31,11 @@ import { grantOnResourceAndVersions, passedConnectorArns } from './private/grant
 import { acknowledgeEcrAuthorizationToken, acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { addTagValidation, checkDurationSeconds, checkEgressConnectors, checkMaxItems, checkOneOf, checkPattern, checkRange, checkRemovalPolicy, checkTags } from './private/validation';
-import { HANDLER_ROLE_ARN, HooksWire, HookWire, ImageAttr, ImageProps, ImageVersionRetentionWire, LoggingWire, ResourceType } from './private/wire';
+import { DEFAULT_BUILD_TIMEOUT_SECONDS, HANDLER_ROLE_ARN, HooksWire, HookWire, ImageAttr, ImageProps, ImageVersionRetentionWire, LoggingWire, MEMORY_TIERS_MIB, ResourceType } from './private/wire';
 
 /** The memory sizes the service offers (baseline; peak is four times). */
-const MEMORY_TIERS_MIB = [512, 1024, 2048, 4096, 8192];
 const NAME_PATTERN = /^[a-zA-Z0-9-_]+$/;
-const DEFAULT_BUILD_TIMEOUT = Duration.minutes(50);
+const DEFAULT_BUILD_TIMEOUT = Duration.seconds(DEFAULT_BUILD_TIMEOUT_SECONDS);
 /** CloudFormation gives a custom resource one hour; the handler must report before that. */
 const MAX_BUILD_TIMEOUT = PROVIDER_TOTAL_TIMEOUT.minus(Duration.minutes(5));
 const DEFAULT_BUILD_HOOK_TIMEOUT = Duration.seconds(30);

@@ -21,11 +21,11 @@ import { grantOnResourceAndVersions } from './private/grants';
 import { acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { addTagValidation, checkMaxItems, checkPattern, checkRemovalPolicy, checkTags } from './private/validation';
-import { HANDLER_ROLE_ARN, NetworkConnectorAttr, NetworkConnectorProps as NetworkConnectorWire, ResourceType } from './private/wire';
+import { CONNECTOR_TIMEOUT_SECONDS, HANDLER_ROLE_ARN, NetworkConnectorAttr, NetworkConnectorProps as NetworkConnectorWire, ResourceType } from './private/wire';
 
 const NAME_PATTERN = /^[a-zA-Z0-9_-]+$/;
 /** Provisioning "typically takes up to 10 minutes"; the handler gives up well within the hour CloudFormation allows. */
-const CONNECTOR_TIMEOUT = Duration.minutes(30);
+const CONNECTOR_TIMEOUT = Duration.seconds(CONNECTOR_TIMEOUT_SECONDS);
 /** The compute type this library's connectors serve. */
 const COMPUTE_TYPE_MICRO_VM = 'MicroVm';
 /** The principal the Lambda service uses to assume a connector's operator role (see createOperatorRole). */

@@ -6,8 +6,8 @@ import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecr_assets from 'aws-cdk-lib/aws-ecr-assets';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { BaseImage, MicroVmCode, MicroVmImage } from '../src';
-import { HELLO_IMAGE_DIR, newStack } from './support/stack';
 import { handlerStatements } from './support/iam-template';
+import { HELLO_IMAGE_DIR, newStack } from './support/stack';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 const PULL_ACTIONS = ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'];

@@ -347,8 +347,8 @@ describe('IAM-checked lifecycles', () => {
     expect(checker.calls.some((c) => c.action === 'lambda:SuspendMicrovm' && c.allowed)).toBe(true);
     // Warm pool off: the same role resumes the suspended instances.
     const off = synth((stack) => {
-      const image = new MicroVmImage(stack, 'Image', { code: MicroVmCode.fromAsset(HELLO_IMAGE_DIR), imageName: 'iam-warm' });
-      new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 1, suspendAfterLaunch: false });
+      const warmImage = new MicroVmImage(stack, 'Image', { code: MicroVmCode.fromAsset(HELLO_IMAGE_DIR), imageName: 'iam-warm' });
+      new MicroVmFleet(stack, 'Fleet', { image: warmImage, desiredCount: 1, suspendAfterLaunch: false });
     });
     deploy(off, atts);
     expect(await fleet.update(resourceProperties(off, fleetId, context(atts)))).toMatchObject({ status: 'SUCCESS' });

@@ -20,7 +20,7 @@ import { classifyError, errorMessage, errorName } from '../shared/errors';
 import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
 import type { IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Steps } from '../shared/framework';
 import { log } from '../shared/log';
-import { listMicrovms } from '../shared/microvm-states';
+import { listMicrovms, READY_MICROVM_STATES } from '../shared/microvm-states';
 import type { MicrovmsApi } from '../shared/microvms-client';
 import { clientToken } from '../shared/tokens';
 
@@ -126,8 +126,6 @@ interface StepWork {
 
 /** Which instances a round observes: all of them, or only those whose state is about to change. */
 type ObserveScope = 'all' | 'changing';
-/** States an instance stays in until something acts on it (or its idle policy or cap does). */
-const SETTLED_STATES: ReadonlySet<string> = new Set(['RUNNING', 'SUSPENDED']);
 
 /**
  * Custom::LambdaMicroVmFleet: N MicroVMs from one image version, driven by an inventory (a DynamoDB
@@ -625,7 +623,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
    */
   private async observeStates(inventory: Inventory, records: SlotRecord[], watch: ObserveScope = 'all'): Promise<SlotRecord[]> {
     const launched = records.filter((r) => r.phase === 'LAUNCHED');
-    const watched = watch === 'all' ? launched : launched.filter((r) => !SETTLED_STATES.has(r.state ?? ''));
+    const watched = watch === 'all' ? launched : launched.filter((r) => !READY_MICROVM_STATES.has(r.state ?? ''));
     if (!watched.length) return records;
     const vms = new Map<string, string>();
     if (watch === 'changing' && watched.length <= MAX_GETS_PER_ROUND) {

@@ -2,6 +2,7 @@ import type { LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
 import type { SlotRecord } from './inventory';
 import { FLEET_METRICS_NAMESPACE, FLEET_METRIC_DIMENSION, FleetMetricName } from '../../src/private/reconciler-wire';
 import { classifyError } from '../shared/errors';
+import { READY_MICROVM_STATES } from '../shared/microvm-states';
 
 /**
  * CloudWatch embedded metric format (EMF): one JSON line per fleet and run on stdout, which
@@ -63,8 +64,6 @@ export function publishFleetMetrics(sink: MetricsSink, fleetId: string, values: 
   sink(JSON.stringify(doc));
 }
 
-/** Counted toward the desired count: a warm pool's (or an idle policy's) suspended instances too. */
-export const READY_STATES: ReadonlySet<string> = new Set(['RUNNING', 'SUSPENDED']);
 /** Record state of an instance the idle policy ended and the fleet let go (not replaced until the next deploy). */
 export const RELEASED = 'RELEASED';
 
@@ -75,7 +74,7 @@ export const RELEASED = 'RELEASED';
  */
 export function instanceCounts(records: readonly SlotRecord[]): { ready: number; running: number; suspended: number; pending: number } {
   const live = records.filter((r) => r.state !== RELEASED);
-  const ready = live.filter((r) => r.phase === 'LAUNCHED' && READY_STATES.has(r.state ?? ''));
+  const ready = live.filter((r) => r.phase === 'LAUNCHED' && READY_MICROVM_STATES.has(r.state ?? ''));
   return {
     ready: ready.length,
     running: ready.filter((r) => r.state === 'RUNNING').length,

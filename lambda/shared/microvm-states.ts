@@ -49,3 +49,10 @@ export async function listMicrovms(client: MicrovmsApi, filter: MicrovmFilter): 
   } while (nextToken);
   return out;
 }
+
+/**
+ * States in which a MicroVM counts toward a fleet's desired count (a warm pool's or an idle policy's
+ * suspended instances too), and in which it stays until something acts on it (or its idle policy
+ * or cap does).
+ */
+export const READY_MICROVM_STATES: ReadonlySet<string> = new Set(['RUNNING', 'SUSPENDED']);

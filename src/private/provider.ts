@@ -10,7 +10,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct, IConstruct } from 'constructs';
 import { checkStackLimits } from './limits';
 import { acknowledgeWildcards } from './nag';
-import { LOCAL_ENDPOINT_CONTEXT } from './wire';
+import { LOCAL_ENDPOINT_CONTEXT, PROVIDER_TOTAL_TIMEOUT_SECONDS } from './wire';
 
 /**
  * The construct id of the stack's one provider. Never change it: the logical ids behind every
@@ -33,7 +33,7 @@ const IS_COMPLETE_TIMEOUT = Duration.minutes(2);
 /** Between isComplete polls. Builds take minutes: 15 s is a tenth of the shortest build. */
 const QUERY_INTERVAL = Duration.seconds(15);
 /** CloudFormation's own cap on a custom resource; every handler keeps its own, shorter deadline. */
-export const PROVIDER_TOTAL_TIMEOUT = Duration.hours(1);
+export const PROVIDER_TOTAL_TIMEOUT = Duration.seconds(PROVIDER_TOTAL_TIMEOUT_SECONDS);
 const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
 
 /** What a resource's handler role is made of. */
