@@ -25,6 +25,7 @@ import {
   CreateMicrovmImageCommand, GetMicrovmCommand, GetMicrovmImageCommand, LambdaMicrovmsClient, RunMicrovmCommand, TerminateMicrovmCommand,
   UpdateMicrovmImageCommand,
 } from '@aws-sdk/client-lambda-microvms';
+import { argValue, printTable } from './cli';
 import { DEFAULT_DELAYS, RealClock, RunningEmulator, startEmulator } from '../emulator/src/index';
 import type { FleetProps } from '../src/private/wire';
 import { LifecycleDriver, LifecycleResult } from '../test/support/lifecycle-driver';
@@ -34,11 +35,6 @@ const TERMINATE_RATE = 10;
 const BASELINE_COMMIT = 'e3074c7';
 const CREDS = { accessKeyId: 'test', secretAccessKey: 'test' };
 const BASE_IMAGE = 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1';
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-}
 
 type Variant = 'new' | 'new, adaptive' | 'baseline' | 'naive';
 
@@ -285,17 +281,13 @@ function table(rows: Row[]): void {
     r.runPerInstance.toFixed(2), r.terminatePerInstance.toFixed(2), String(r.throttled), String(r.duplicates), String(r.failed), String(r.polls),
     r.minReady === undefined ? '' : String(r.minReady),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c: string[]) => c.map((v, i) => (i < 3 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const c of cells) console.log(line(c));
+  printTable(head, cells, 3);
 }
 
 async function main(): Promise<void> {
-  const speed = Number(arg('speed', '5'));
-  const baselineSpeed = Number(arg('baseline-speed', '20'));
-  const only = arg('only', 'new,baseline,naive').split(',') as Variant[];
+  const speed = Number(argValue('speed', '5'));
+  const baselineSpeed = Number(argValue('baseline-speed', '20'));
+  const only = argValue('only', 'new,baseline,naive').split(',') as Variant[];
   process.env.MICROVMS_HANDLER_QUIET = '1';
   console.log(`Emulator: RunMicrovm ${RUN_RATE}/s, TerminateMicrovm ${TERMINATE_RATE}/s (default limits), vmStart ${bootSeconds} s, vmTerminate ${stopSeconds} s; ` +
     `clock at ${speed}x real time (baseline ${baselineSpeed}x); the framework's waiter polls every 15 s.`);

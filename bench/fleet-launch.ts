@@ -12,6 +12,7 @@
  */
 // eslint-disable-next-line import/no-extraneous-dependencies -- benchmark only, never shipped
 import { CreateMicrovmImageCommand, GetMicrovmCommand, GetMicrovmImageCommand, LambdaMicrovmsClient, RunMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
+import { argNumber, printTable } from './cli';
 import { RealClock, startEmulator } from '../emulator/src/index';
 import { Launcher } from '../lambda/fleet/launcher';
 import type { Clock } from '../lambda/shared/clock';
@@ -31,11 +32,6 @@ interface Row {
   readonly readinessCalls: number;
   readonly launchSeconds: number;
   readonly allRunningSeconds?: number;
-}
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 }
 
 interface BenchContext {
@@ -160,15 +156,11 @@ function table(rows: Row[]): void {
     String(r.readinessCalls),
     r.allRunningSeconds === undefined ? (r.launched ? 'never' : 'n/a') : r.allRunningSeconds.toFixed(1),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c: string[]) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const c of cells) console.log(line(c));
+  printTable(head, cells);
 }
 
 async function main(): Promise<void> {
-  const speeds: Record<number, number> = { 100: arg('speed100', 1), 1000: arg('speed1000', 4) };
+  const speeds: Record<number, number> = { 100: argNumber('speed100', 1), 1000: argNumber('speed1000', 4) };
   console.log(`Emulator: RunMicrovm limit ${RATE_LIMIT}/s burst 5 (default), default latency, memory quota raised for 1000 × 2 GiB.`);
   for (const [size, speed] of Object.entries(speeds)) {
     if (speed !== 1) console.log(`Fleet ${size}: emulator clock at ${speed}x real time; every time and rate below is in emulator time (pass --speed${size} 1 for real time).`);

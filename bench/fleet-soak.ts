@@ -21,6 +21,7 @@
  */
 // eslint-disable-next-line import/no-extraneous-dependencies -- benchmark only, never shipped
 import { CreateMicrovmImageCommand, LambdaMicrovmsClient, TerminateMicrovmCommand, UpdateMicrovmImageCommand } from '@aws-sdk/client-lambda-microvms';
+import { argNumber, printTable } from './cli';
 import { ManualClock, startEmulator } from '../emulator/src/index';
 import { FleetHandler } from '../lambda/fleet/fleet-handler';
 import { MemoryInventory, SlotRecord } from '../lambda/fleet/inventory';
@@ -48,11 +49,6 @@ const TERMINATIONS_PER_HOUR = 0.02;
  * just before the version deploy, and at a quiet time.
  */
 const THROTTLE_BURSTS: ReadonlyArray<[number, number]> = [[2.5, 60], [7.83, 60], [13.99, 60], [21.83, 60]];
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-}
 
 /** Park–Miller minimal standard generator: the same draws for both fleets. */
 function rng(seed: number): () => number {
@@ -257,16 +253,12 @@ function table(rows: Result[]): void {
     String(r.expiredByCap),
     String(r.throttled),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c: string[]) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const c of cells) console.log(line(c));
+  printTable(head, cells);
 }
 
 async function main(): Promise<void> {
-  const hours = arg('hours', 24);
-  const seed = arg('seed', 14);
+  const hours = argNumber('hours', 24);
+  const seed = argNumber('seed', 14);
   const started = Date.now();
   const rows = [await soak(false, hours, seed), await soak(true, hours, seed)];
   console.log(`Soak: ${hours} simulated hours, fleet of 20 (24 from hour 6), maximumDuration 8 h, ${TERMINATIONS_PER_HOUR * 100}% of instances per hour ` +
