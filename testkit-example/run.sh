@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs this example project as a user would: installs the packed cdk-lambda-microvms tarball
-# (argument 1, e.g. dist/js/cdk-lambda-microvms-0.0.0.tgz) and runs its Jest test.
+# (argument 1, e.g. dist/js/cdk-lambda-microvms@0.0.0.jsii.tgz) and runs its Jest test.
 set -euo pipefail
 tarball=$(realpath "$1")
 cd "$(dirname "$0")"
