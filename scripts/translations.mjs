@@ -65,7 +65,10 @@ export function fixJava(source, fqnsReferenced) {
     simpleImported.add(name);
   }
   // TypeScript's quotes in comments (`'al2023-1'`) read as Java char literals: use double quotes.
-  const fixedBody = body.replace(/(\/\/.*)$/gm, (comment) => comment.replace(/'([^']*)'/g, '"$1"'));
+  const fixedBody = body.replace(/(\/\/.*)$/gm, (comment) => comment.replace(/'([^']*)'/g, '"$1"'))
+    // Where rosetta did not resolve a construct's type it leaves `x.connections.` as a field access;
+    // Java reads jsii properties through getters.
+    .replace(/\.connections\./g, '.getConnections().');
   return [...imports, ...added.sort(), ...(imports.length || added.length ? [] : []), fixedBody.replace(/^\n+/, '')]
     .join('\n').replace(/(import [^\n]*;\n)(?!import)/, '$1\n');
 }
