@@ -1,5 +1,4 @@
 import {
-  CreateMicrovmImageCommand,
   LambdaMicrovmsClient,
   RunMicrovmCommand,
   TerminateMicrovmCommand,
@@ -7,7 +6,8 @@ import {
 } from '@aws-sdk/client-lambda-microvms';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { ManualClock, RunningEmulator, startEmulator } from '../emulator/src';
+import { ManualClock, RunningEmulator } from '../emulator/src';
+import { startFleetEnv } from './support/fleet-env';
 import { LifecycleDriver } from './support/lifecycle-driver';
 import { FleetHandler } from '../lambda/fleet/fleet-handler';
 import { Inventory, MemoryInventory, SlotRecord } from '../lambda/fleet/inventory';
@@ -15,7 +15,6 @@ import { FleetProps } from '../src/private/wire';
 
 process.env.MICROVMS_HANDLER_QUIET = '1';
 
-const CREDS = { accessKeyId: 'test', secretAccessKey: 'test' };
 const LIVE = new Set(['PENDING', 'RUNNING', 'SUSPENDING', 'SUSPENDED']);
 
 let emu: RunningEmulator;
@@ -26,19 +25,8 @@ let inventory: MemoryInventory;
 let imageArn: string;
 
 async function startWith(opts: { memoryQuotaMiB?: number; delays?: { vmTerminate?: number } } = {}) {
-  clock = new ManualClock();
-  emu = await startEmulator({ clock, faults: true, ...opts });
-  client = new LambdaMicrovmsClient({ endpoint: emu.url, region: 'us-east-1', credentials: CREDS, maxAttempts: 3 });
-  runClient = new LambdaMicrovmsClient({ endpoint: emu.url, region: 'us-east-1', credentials: CREDS, maxAttempts: 1 });
+  ({ emu, clock, client, runClient, imageArn } = await startFleetEnv('fleet-test', opts));
   inventory = new MemoryInventory();
-  const img = await client.send(new CreateMicrovmImageCommand({
-    name: 'fleet-test',
-    baseImageArn: 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1',
-    buildRoleArn: 'arn:aws:iam::123456789012:role/build',
-    codeArtifact: { uri: 's3://bucket/code.zip' },
-  }));
-  imageArn = img.imageArn!;
-  clock.advance(10_000);
 }
 
 async function newVersion(): Promise<string> {

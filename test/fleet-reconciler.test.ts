@@ -1,11 +1,11 @@
 import {
-  CreateMicrovmImageCommand,
   GetMicrovmImageCommand,
   LambdaMicrovmsClient,
   TerminateMicrovmCommand,
   UpdateMicrovmImageCommand,
 } from '@aws-sdk/client-lambda-microvms';
-import { ManualClock, RunningEmulator, startEmulator } from '../emulator/src';
+import { ManualClock, RunningEmulator } from '../emulator/src';
+import { startFleetEnv } from './support/fleet-env';
 import { LifecycleDriver } from './support/lifecycle-driver';
 import { FleetHandler } from '../lambda/fleet/fleet-handler';
 import { LEASE_SK, MemoryInventory } from '../lambda/fleet/inventory';
@@ -16,7 +16,6 @@ import { FleetProps } from '../src/private/wire';
 
 process.env.MICROVMS_HANDLER_QUIET = '1';
 
-const CREDS = { accessKeyId: 'test', secretAccessKey: 'test' };
 const LIVE = new Set(['PENDING', 'RUNNING', 'SUSPENDING', 'SUSPENDED']);
 const MINUTE = 60_000;
 const STACK_ID = 'arn:aws:cloudformation:us-east-1:123456789012:stack/TestStack/1111';
@@ -33,23 +32,12 @@ let emf: string[];
 let throttled: () => number;
 
 async function start() {
-  clock = new ManualClock();
-  emu = await startEmulator({ clock, faults: true });
-  client = new LambdaMicrovmsClient({ endpoint: emu.url, region: 'us-east-1', credentials: CREDS, maxAttempts: 3 });
-  runClient = new LambdaMicrovmsClient({ endpoint: emu.url, region: 'us-east-1', credentials: CREDS, maxAttempts: 1 });
+  ({ emu, clock, client, runClient, imageArn } = await startFleetEnv('living-fleet'));
   inventory = new MemoryInventory();
   const counters = [countThrottles(client), countThrottles(runClient)];
   throttled = () => counters.reduce((n, c) => n + c.throttled, 0);
   stackState = 'SETTLED';
   emf = [];
-  const img = await client.send(new CreateMicrovmImageCommand({
-    name: 'living-fleet',
-    baseImageArn: 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1',
-    buildRoleArn: 'arn:aws:iam::123456789012:role/build',
-    codeArtifact: { uri: 's3://bucket/code.zip' },
-  }));
-  imageArn = img.imageArn!;
-  clock.advance(10_000);
 }
 
 afterEach(async () => {
