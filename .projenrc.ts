@@ -64,7 +64,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/client-lambda-microvms@3.1131.0',
     '@aws-sdk/client-secrets-manager',
     '@aws-sdk/client-dynamodb',
-    // The fleet reconciler reads its stack's status (lambda/fleet/reconciler-index.ts).
+    // The fleet reconciler reads its stack's status (lambda/fleet/reconciler-entry.ts).
     '@aws-sdk/client-cloudformation',
     // The handler entry assumes each resource's own role (lambda/shared/credentials.ts).
     '@aws-sdk/client-sts',

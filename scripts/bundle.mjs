@@ -10,13 +10,11 @@ const root = new URL('..', import.meta.url).pathname;
 const handlers = readdirSync(join(root, 'lambda'), { withFileTypes: true })
   .filter((d) => d.isDirectory() && d.name !== 'shared' && existsSync(join(root, 'lambda', d.name, 'index.ts')))
   .map((d) => d.name);
-// Bundles that are not a resource's provider: the fleet reconciler (one function per stack, on a schedule).
-const extra = { 'fleet-reconciler': join('lambda', 'fleet', 'reconciler-index.ts') };
 
 // Files are overwritten in place, never deleted first: tests that synthesize while another
 // process bundles must always find the assets. Only bundles of removed handlers go.
 for (const stale of existsSync(join(root, 'lambda-dist')) ? readdirSync(join(root, 'lambda-dist')) : []) {
-  if (!handlers.includes(stale) && !(stale in extra)) rmSync(join(root, 'lambda-dist', stale), { recursive: true, force: true });
+  if (!handlers.includes(stale)) rmSync(join(root, 'lambda-dist', stale), { recursive: true, force: true });
 }
 const common = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', minify: true, legalComments: 'none', logLevel: 'warning' };
 await Promise.all(handlers.map((name) => build({
@@ -26,7 +24,6 @@ await Promise.all(handlers.map((name) => build({
   // Nothing is external: the SDK clients ship inside the bundle.
   external: [],
 })));
-await Promise.all(Object.entries(extra).map(([name, entry]) => build({ ...common, entryPoints: [join(root, entry)], outfile: join(root, 'lambda-dist', name, 'index.js'), external: [] })));
 if (existsSync(join(root, 'emulator', 'src', 'cli.ts'))) {
   // The emulator ships for users' own tests: the `microvms-emulator` command, and the in-process
   // API (`require('cdk-lambda-microvms/emulator-dist')`) with its type declarations.

@@ -24,7 +24,7 @@ import { fleetMetric, launchFailuresAlarm, readyBelowDesiredAlarm } from './priv
 import { passedConnectorArns } from './private/grants';
 import { acknowledgeWildcards } from './private/nag';
 import { imageNameOf, MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
-import { FleetReconcilerFunction } from './private/reconciler';
+import { FleetReconcilerSchedules } from './private/reconciler';
 import type { FleetMetricName } from './private/reconciler-wire';
 import { checkDurationSeconds, checkEgressConnectors, checkImage, checkMaxItems, checkRange, checkRemovalPolicy } from './private/validation';
 import { DEFAULT_FLEET_TIMEOUT_SECONDS, DEFAULT_LAUNCH_RATE, FleetAttr, FLEET_ATTRIBUTE_MAX_INSTANCES, FleetProps, HANDLER_ROLE_ARN, LoggingWire, MAX_RUN_HOOK_PAYLOAD_BYTES, ResourceType } from './private/wire';
@@ -550,7 +550,7 @@ export class MicroVmFleet extends MicroVmFleetBase {
 
     if (selfHealing) {
       // The reconciler makes its calls on this fleet with the fleet's handler role.
-      this.reconcileSchedule = FleetReconcilerFunction.getOrCreate(this).register(this, {
+      this.reconcileSchedule = FleetReconcilerSchedules.getOrCreate(this).register(this, {
         resource: this.resource,
         wire,
         handlerRole,

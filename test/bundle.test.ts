@@ -1,4 +1,6 @@
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { RealClock, startEmulator } from '../emulator/src';
 import type { RunningEmulator } from '../emulator-dist';
@@ -72,6 +74,61 @@ describe('bundled handlers', () => {
     } finally {
       process.env = saved;
       await Promise.all([emu.close(), sts.close()]);
+    }
+  });
+
+  test('the provider bundle\'s onEvent runs a fleet schedule\'s input as a reconciler run (issue 12: no function of its own)', async () => {
+    // CloudFormation as the run's fence sees it: DescribeStacks, signed with the function's own
+    // credentials, answers that the stack is gone, so the run stops before any call on the fleet.
+    const describes: Array<{ body: string; authorization: string }> = [];
+    const cfn = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => { body += c; });
+      req.on('end', () => {
+        describes.push({ body, authorization: String(req.headers.authorization) });
+        const message = 'Stack with id arn:aws:cloudformation:us-east-1:123456789012:stack/Gone/1 does not exist';
+        if (String(req.headers['content-type']).includes('json')) {
+          res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-query-error': 'ValidationError;Sender' });
+          res.end(JSON.stringify({ __type: 'com.amazonaws.cloudformation#ValidationError', message }));
+        } else {
+          res.writeHead(400, { 'content-type': 'text/xml' });
+          res.end(`<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>${message}</Message></Error><RequestId>1</RequestId></ErrorResponse>`);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => cfn.listen(0, '127.0.0.1', resolve));
+    const sts = await LocalSts.start();
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_CLOUDFORMATION: `http://127.0.0.1:${(cfn.address() as AddressInfo).port}`,
+      AWS_ENDPOINT_URL_STS: sts.url,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'AKIAPROVIDERFUNCTION',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      MICROVMS_HANDLER_QUIET: '1',
+    });
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- the built bundle, as Lambda loads it
+      const handler = require(path.join(DIST, 'provider', 'index.js'));
+      const report = await handler.onEvent({
+        Invocation: 'cdk-lambda-microvms:ReconcileFleet',
+        FleetId: 'fleet-0123456789abcdef01234567',
+        StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/Gone/1',
+        Fleet: { TableName: 'inventory' },
+        HandlerRoleArn: 'arn:aws:iam::123456789012:role/cdk-lambda-microvms/0123456789ab/fleet/img/Stack-FleetHandlerRole-X',
+        RotateBeforeSeconds: '600',
+      }, { awsRequestId: 'run-1' });
+      expect(report).toMatchObject({ fleetId: 'fleet-0123456789abcdef01234567', outcome: 'skipped', reason: 'stack gone' });
+      expect(describes).toHaveLength(1);
+      expect(describes[0].authorization).toContain('Credential=AKIAPROVIDERFUNCTION/');
+      // Nothing on the fleet, so no session of its role yet.
+      expect(sts.calls).toEqual([]);
+      // An event that is neither a framework request nor a run fails, naming its fields only.
+      await expect(handler.onEvent({ FleetId: 'f', Secret: 'do-not-log' })).rejects.toThrow(/neither a RequestType .* nor Invocation .* with fields FleetId, Secret: /);
+      await expect(handler.onEvent({ FleetId: 'f', Secret: 'do-not-log' })).rejects.not.toThrow(/do-not-log/);
+    } finally {
+      process.env = saved;
+      await Promise.all([new Promise((r) => cfn.close(r)), sts.close()]);
     }
   });
 });

@@ -12,11 +12,16 @@ function setup(id = 'TestStack') {
   return { app, stack, image };
 }
 
-/** The reconciler function's logical id (one per stack). */
-function reconcilerFunction(t: Template): string {
-  const fns = t.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('fleet reconciler') } });
-  expect(Object.keys(fns)).toHaveLength(1);
-  return Object.keys(fns)[0];
+/** The function that runs the reconciler: the provider's own onEvent function (issue 12: no function of its own). */
+const ON_EVENT = 'cdklambdamicrovmsProviderOnEvent9D189B76';
+const PROVIDER_ROLE = /^cdklambdamicrovmsProviderRole[A-F0-9]{8}$/;
+
+/** The provider role's statements (its DefaultPolicy). */
+function providerRoleStatements(t: Template): any[] {
+  const [roleId] = Object.keys(t.findResources('AWS::IAM::Role')).filter((id) => PROVIDER_ROLE.test(id));
+  return Object.values(t.findResources('AWS::IAM::Policy'))
+    .filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === roleId))
+    .flatMap((p: any) => p.Properties.PolicyDocument.Statement);
 }
 
 function scheduleInput(t: Template, stack: Stack): any {
@@ -25,19 +30,15 @@ function scheduleInput(t: Template, stack: Stack): any {
 }
 
 describe('MicroVmFleet self-healing (the stack\'s reconciler)', () => {
-  test('a fleet gets a one-minute schedule that invokes the stack\'s reconciler with the fleet\'s properties', () => {
+  test('a fleet gets a one-minute schedule that invokes the provider\'s onEvent function with the fleet\'s properties and the run\'s marker', () => {
     const { stack, image } = setup();
     new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 3 });
     const t = Template.fromStack(stack);
-    const fn = reconcilerFunction(t);
-    t.hasResourceProperties('AWS::Lambda::Function', {
-      Description: Match.stringLikeRegexp('fleet reconciler'),
-      Handler: 'index.handler',
-      Runtime: 'nodejs24.x',
-      Architectures: ['arm64'],
-      Timeout: 60,
-      LoggingConfig: { LogFormat: 'JSON', LogGroup: Match.anyValue() },
-    });
+    const fn = ON_EVENT;
+    t.hasResource('AWS::Lambda::Function', { Properties: { Handler: 'index.onEvent', Timeout: 300 } });
+    expect(t.toJSON().Resources[fn].Properties.Handler).toBe('index.onEvent');
+    // Async invocations only (EventBridge Scheduler's): the framework invokes the function synchronously.
+    t.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
     t.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: fn }, MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 0 });
     t.hasResource(SCHEDULE, {
       Properties: {
@@ -50,10 +51,15 @@ describe('MicroVmFleet self-healing (the stack\'s reconciler)', () => {
           RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 },
         },
       },
-      // Created after the fleet and its permissions; deleted before the fleet.
-      DependsOn: Match.arrayWith([Match.stringLikeRegexp('^FleetHandlerRole'), Match.stringLikeRegexp('^Fleet[0-9A-F]{8}$')]),
+      // Created after the fleet, its permissions and the async invoke settings; deleted before the fleet.
+      DependsOn: Match.arrayWith([
+        Match.stringLikeRegexp('^cdklambdamicrovmsProviderOnEventEventInvokeConfig'), Match.stringLikeRegexp('^cdklambdamicrovmsProviderRoleDefaultPolicy'),
+        Match.stringLikeRegexp('^FleetHandlerRole'), Match.stringLikeRegexp('^Fleet[0-9A-F]{8}$'),
+      ]),
     });
     const input = JSON.stringify(t.findResources(SCHEDULE));
+    // The marker the onEvent function routes on (lambda/provider/index.ts).
+    expect(input).toContain('\\"Invocation\\":\\"cdk-lambda-microvms:ReconcileFleet\\"');
     expect(input).toContain('\\"FleetId\\":\\"');
     expect(input).toContain('\\"StackId\\":\\"');
     expect(input).toContain('\\"DesiredCount\\":\\"3\\"');
@@ -64,36 +70,41 @@ describe('MicroVmFleet self-healing (the stack\'s reconciler)', () => {
     expect(input).not.toContain('ReplaceIdleTerminated');
   });
 
-  test('one function and role per stack; one schedule per fleet and no policy per fleet (issue 12: the role stays the same size)', () => {
+  test('no function of its own: one scheduler role per stack, one schedule per fleet and no policy per fleet (issue 12: 5 library functions)', () => {
     const { stack, image } = setup();
     new MicroVmFleet(stack, 'A', { image, desiredCount: 1 });
     new MicroVmFleet(stack, 'B', { image, desiredCount: 2, selfHealingInterval: Duration.minutes(5) });
     const t = Template.fromStack(stack);
-    reconcilerFunction(t);
+    t.resourceCountIs('AWS::Lambda::Function', 5);
+    // Of the reconciler, only the scheduler's role and its policy: no function, role or log group.
+    expect(Object.keys(t.toJSON().Resources).filter((id) => id.startsWith('cdklambdamicrovmsfleetreconciler')).map((id) => id.replace(/[A-F0-9]{8}$/, '')).sort())
+      .toEqual(['cdklambdamicrovmsfleetreconcilerSchedulerRole', 'cdklambdamicrovmsfleetreconcilerSchedulerRoleDefaultPolicy']);
     t.resourceCountIs(SCHEDULE, 2);
     t.hasResourceProperties(SCHEDULE, { ScheduleExpression: 'rate(5 minutes)' });
-    t.resourcePropertiesCountIs('AWS::IAM::Policy', { PolicyName: Match.stringLikeRegexp('ReconcilerPolicy') }, 0);
-    t.resourcePropertiesCountIs('AWS::IAM::Role', { Description: Match.stringLikeRegexp('fleet reconciler') }, 2); // function + scheduler
-    const policies = t.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('fleetreconciler') } });
-    expect(JSON.stringify(policies)).not.toContain('lambda:RunMicrovm');
+    for (const schedule of Object.values(t.findResources(SCHEDULE)) as any[]) expect(schedule.Properties.Target.Arn).toEqual({ 'Fn::GetAtt': [ON_EVENT, 'Arn'] });
+    t.resourcePropertiesCountIs('AWS::IAM::Role', { Description: Match.stringLikeRegexp('fleet reconciler') }, 1); // the scheduler's
+    // The provider role gains one statement for the stack, none per fleet.
+    expect(providerRoleStatements(t).filter((s) => s.Action === 'cloudformation:DescribeStacks')).toHaveLength(1);
+    expect(JSON.stringify(providerRoleStatements(t))).not.toContain('lambda:RunMicrovm');
   });
 
-  test('selfHealing: false adds no schedule, no function, no role', () => {
+  test('selfHealing: false adds no schedule, no scheduler role, no async invoke settings and no DescribeStacks', () => {
     const { stack, image } = setup();
     new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 3, selfHealing: false });
     const t = Template.fromStack(stack);
     t.resourceCountIs(SCHEDULE, 0);
-    t.resourcePropertiesCountIs('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('fleet reconciler') }, 0);
+    t.resourceCountIs('AWS::Lambda::Function', 5);
+    t.resourceCountIs('AWS::Lambda::EventInvokeConfig', 0);
     t.resourcePropertiesCountIs('AWS::IAM::Role', { Description: Match.stringLikeRegexp('fleet reconciler') }, 0);
+    expect(JSON.stringify(providerRoleStatements(t))).not.toContain('cloudformation:');
   });
 
-  test('least privilege: the stack\'s own status, the fleet\'s own image, table and roles, invoke of exactly the function', () => {
+  test('least privilege: the stack\'s own status, the fleet\'s own image, table and roles, invoke of exactly the onEvent function', () => {
     const { stack, image } = setup();
     new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 3 });
     const t = Template.fromStack(stack);
-    const fn = reconcilerFunction(t);
-    const roles = t.findResources('AWS::IAM::Role', { Properties: { Description: Match.stringLikeRegexp('fleet reconciler') } });
-    const [functionRole, schedulerRole] = Object.entries(roles).sort(([, a]) => (JSON.stringify(a).includes('scheduler.amazonaws.com') ? 1 : -1)).map(([k]) => k);
+    const [schedulerRole] = Object.keys(t.findResources('AWS::IAM::Role', { Properties: { Description: Match.stringLikeRegexp('fleet reconciler') } }));
+    const [providerRole] = Object.keys(t.findResources('AWS::IAM::Role')).filter((id) => PROVIDER_ROLE.test(id));
     t.hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: {
         Statement: [{ Action: 'sts:AssumeRole', Principal: { Service: 'scheduler.amazonaws.com' }, Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } } }],
@@ -101,35 +112,20 @@ describe('MicroVmFleet self-healing (the stack\'s reconciler)', () => {
     });
     t.hasResourceProperties('AWS::IAM::Policy', {
       Roles: [{ Ref: schedulerRole }],
-      PolicyDocument: { Statement: [{ Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: { 'Fn::GetAtt': [fn, 'Arn'] } }] },
+      PolicyDocument: { Statement: [{ Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: { 'Fn::GetAtt': [ON_EVENT, 'Arn'] } }] },
     });
-    t.hasResourceProperties('AWS::IAM::Policy', {
-      Roles: [{ Ref: functionRole }],
-      PolicyDocument: {
-        Statement: Match.arrayWith([{ Action: 'cloudformation:DescribeStacks', Effect: 'Allow', Resource: { Ref: 'AWS::StackId' } }]),
-      },
-    });
-    // No statement on any fleet: only sts:AssumeRole on the stack's handler roles, matched by their path.
-    const functionPolicies = JSON.stringify(t.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: functionRole }] } }));
-    expect(functionPolicies).not.toMatch(/lambda:|dynamodb:|secretsmanager:|iam:PassRole/);
-    t.hasResourceProperties('AWS::IAM::Policy', {
-      Roles: [{ Ref: functionRole }],
-      PolicyDocument: {
-        Statement: Match.arrayWith([{
-          Action: 'sts:AssumeRole',
-          Effect: 'Allow',
-          Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, Match.stringLikeRegexp('^:iam::123456789012:role/cdk-lambda-microvms/[0-9a-f]{12}/\\*$')]] },
-        }]),
-      },
-    });
-    // The fleet's handler role trusts the provider's role and the reconciler's, and holds the lease's DeleteItem.
+    // The provider role: its logs, the stack's handler roles by their path (as for every deploy),
+    // and the stack's own status for the run's fence. No statement on any fleet.
+    const statements = providerRoleStatements(t);
+    expect(statements.map((st) => st.Action)).toEqual([['logs:CreateLogStream', 'logs:PutLogEvents'], 'sts:AssumeRole', 'cloudformation:DescribeStacks']);
+    expect(statements[2]).toEqual({ Action: 'cloudformation:DescribeStacks', Effect: 'Allow', Resource: { Ref: 'AWS::StackId' } });
+    expect(statements[1].Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, expect.stringMatching(/^:iam::123456789012:role\/cdk-lambda-microvms\/[0-9a-f]{12}\/\*$/)]] });
+    expect(JSON.stringify(statements)).not.toMatch(/lambda:|dynamodb:|secretsmanager:|iam:PassRole/);
+    // The fleet's handler role trusts exactly the provider's role, and holds the lease's DeleteItem.
     t.hasResourceProperties('AWS::IAM::Role', {
       Description: Match.stringLikeRegexp('handler of a MicroVM fleet'),
       AssumeRolePolicyDocument: {
-        Statement: [
-          Match.objectLike({ Action: 'sts:AssumeRole', Principal: { AWS: { 'Fn::GetAtt': [Match.not(functionRole), 'Arn'] } } }),
-          { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: { 'Fn::GetAtt': [functionRole, 'Arn'] } } },
-        ],
+        Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: { 'Fn::GetAtt': [providerRole, 'Arn'] } } }],
       },
       Policies: [{
         PolicyName: 'Handler',

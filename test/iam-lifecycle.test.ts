@@ -6,17 +6,16 @@ import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { handlerEnv, HandlerEnv } from './support/handler-env';
-import { IamChecker, ResolveContext, resourceProperties } from './support/iam-check';
+import { IamChecker, ResolveContext, resolveIntrinsics, resourceProperties } from './support/iam-check';
 import { inMemoryTable } from './support/iam-table';
 import { LifecycleDriver } from './support/lifecycle-driver';
 import { HELLO_IMAGE_DIR, newStack } from './support/stack';
-import { DynamoInventory } from '../lambda/fleet/inventory';
-import { FleetReconciler } from '../lambda/fleet/reconciler';
 import { ClientFactory, handlerFor, withoutHandlerRole } from '../lambda/provider/dispatch';
+import { providerEntry } from '../lambda/provider/entry';
 import { reconcilerSessionName } from '../lambda/shared/credentials';
 import { LambdaCoreClient } from '../lambda/shared/lambda-core-client';
 import { BaseImage, MicroVmCode, MicroVmFleet, MicroVmImage, MicroVmImageProps, MicroVmImageVersion, MicroVmImageVersionStatus, NetworkConnector } from '../src';
-import { HANDLER_ROLE_ARN, ResourceType } from '../src/private/wire';
+import { ResourceType } from '../src/private/wire';
 
 /**
  * Lifecycle tests with IAM on: every call the handlers make (through the one provider's dispatch,
@@ -286,7 +285,7 @@ describe('IAM-checked lifecycles', () => {
     expect(checker.unauthorized()).toEqual([]);
   });
 
-  test('the fleet reconciler runs under the fleet\'s own handler role, in a reconciler session (issue 12 meets issue 14)', async () => {
+  test('the fleet reconciler runs under the fleet\'s own handler role, assumed by the provider role, in a reconciler session (issue 12 meets issue 14)', async () => {
     const t = synth((stack) => {
       const image = new MicroVmImage(stack, 'Image', { code: MicroVmCode.fromAsset(HELLO_IMAGE_DIR), imageName: 'iam-heal' });
       new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 2 });
@@ -300,31 +299,36 @@ describe('IAM-checked lifecycles', () => {
     const props = resourceProperties(t, fleetId, context(atts));
     const created = await driver<any>(ResourceType.FLEET, fleetId).create(props);
     expect(created).toMatchObject({ status: 'SUCCESS' });
-    // The fleet's handler role trusts the reconciler's role (the checker does not evaluate trust).
-    const reconcilerRole = Object.keys(t.Resources).find((id) => /fleetreconcilerRole[0-9A-F]{8}$/.test(id));
+    // The run is served by the provider's onEvent function (issue 12), so the provider role assumes
+    // the fleet's handler role, which trusts exactly it (the checker does not evaluate trust), and
+    // the provider role itself may read exactly this stack's status (the run's fence).
+    const providerRole = Object.keys(t.Resources).find((id) => /^cdklambdamicrovmsProviderRole[0-9A-F]{8}$/.test(id));
     const handlerRoleId = Object.keys(t.Resources).find((id) => id.startsWith('FleetHandlerRole'))!;
-    expect(t.Resources[handlerRoleId].Properties.AssumeRolePolicyDocument.Statement).toContainEqual(expect.objectContaining({ Principal: { AWS: { 'Fn::GetAtt': [reconcilerRole, 'Arn'] } } }));
+    expect(t.Resources[handlerRoleId].Properties.AssumeRolePolicyDocument.Statement).toEqual([expect.objectContaining({ Principal: { AWS: { 'Fn::GetAtt': [providerRole, 'Arn'] } } })]);
+    const providerStatements = Object.values(t.Resources).filter((r: any) => r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((x: any) => x.Ref === providerRole))
+      .flatMap((p: any) => p.Properties.PolicyDocument.Statement);
+    expect(providerStatements).toContainEqual({ Action: 'cloudformation:DescribeStacks', Effect: 'Allow', Resource: { Ref: 'AWS::StackId' } });
 
     // One instance ends out of band; a scheduled run replaces it with the fleet's role.
     const [gone] = created.data.InstanceIds.split(',');
     await microvmsClient(async () => ({ accessKeyId: 'test', secretAccessKey: 'test' }), 1).send(new TerminateMicrovmCommand({ microvmIdentifier: gone }));
     env.clock.advance(120_000);
-    const credentials = checker.assumeRole(fleetRole, reconcilerSessionName('run-1'));
-    const client = clients.microvms(credentials);
-    const run = new FleetReconciler({
-      client,
-      runClient: clients.microvmsRun(credentials),
-      storeFor: (table) => new DynamoInventory(clients.dynamo(credentials), table),
-      deployState: async () => 'SETTLED',
+    // The schedule's own input, as EventBridge Scheduler sends it, to the provider's onEvent entry
+    // (lambda/provider/entry.ts), which routes it to the reconciler by its marker.
+    const [schedule] = Object.values(t.Resources).filter((r: any) => r.Type === 'AWS::Scheduler::Schedule') as any[];
+    const refs = { [fleetId]: created.physicalResourceId! };
+    const input = JSON.parse(resolveIntrinsics(schedule.Properties.Target.Input, t, { ...context(atts), refs }));
+    expect(input).toMatchObject({ Invocation: 'cdk-lambda-microvms:ReconcileFleet', FleetId: created.physicalResourceId, HandlerRoleArn: fleetRole });
+    const sessions: string[] = [];
+    const entry = providerEntry({
+      assumeRole: (role, session) => { sessions.push(session); return checker.assumeRole(role, session); },
+      clients,
       clock: emulatorClock,
-      metrics: () => undefined,
-      random: () => 0.5,
+      reconciler: { deployState: async () => 'SETTLED', metrics: () => undefined, random: () => 0.5 },
     });
-    const { [HANDLER_ROLE_ARN]: _, ...fleetProps } = props;
-    const report = await run.reconcile({
-      FleetId: created.physicalResourceId!, StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/S/1', Fleet: fleetProps as any, RotateBeforeSeconds: '600',
-    });
+    const report = await entry.onEvent(input, { awsRequestId: 'run-1' });
     expect(report).toMatchObject({ outcome: 'reconciled', replacedTerminated: 1 });
+    expect(sessions).toEqual([reconcilerSessionName('run-1')]);
     const runCalls = checker.calls.filter((c) => c.role === fleetRole);
     expect(runCalls.some((c) => c.action === 'dynamodb:DeleteItem' && c.allowed)).toBe(true);
     expect(runCalls.some((c) => c.action === 'lambda:RunMicrovm' && c.allowed)).toBe(true);

@@ -40,23 +40,24 @@ describe('the one provider per stack', () => {
     expect(Object.keys(t.findResources('AWS::Lambda::Function')).filter((id) => id.startsWith('cdklambdamicrovmsProvider')).sort()).toEqual(PINNED_PROVIDER_FUNCTIONS);
   });
 
-  test('a stack with all four constructs has 5 provider functions and 1 state machine; a self-healing fleet adds the stack\'s one reconciler', () => {
+  test('a stack with every construct type, a self-healing fleet included, has at most 5 library Lambda functions (the provider\'s) and 1 state machine', () => {
     const { t } = allFour();
     const functions = Object.keys(t.findResources('AWS::Lambda::Function'));
-    expect(functions.filter((id) => id.startsWith('cdklambdamicrovmsProvider'))).toHaveLength(5);
-    // The fleet reconciler (issue 14) is a sixth function, one per stack, only with a self-healing fleet.
-    expect(functions.filter((id) => id.startsWith('cdklambdamicrovmsfleetreconciler'))).toHaveLength(1);
-    t.resourceCountIs('AWS::Lambda::Function', 6);
+    // Issue 12: the fleet reconciler (issue 14) runs in the provider's onEvent function, not a sixth one.
+    expect(functions.sort()).toEqual(PINNED_PROVIDER_FUNCTIONS);
+    t.resourceCountIs('AWS::Lambda::Function', 5);
     t.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
     t.resourceCountIs('AWS::DynamoDB::Table', 1);
   });
 
-  test('the provider role may only write its logs and assume this stack\'s handler roles', () => {
+  test('the provider role may only write its logs, assume this stack\'s handler roles and, for the reconciler\'s fence, read this stack\'s status', () => {
     const { t } = allFour();
     const [[roleId]] = Object.entries(t.findResources('AWS::IAM::Role')).filter(([id]) => /^cdklambdamicrovmsProviderRole[A-F0-9]{8}$/.test(id));
     const policies = Object.values(t.findResources('AWS::IAM::Policy')).filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === roleId)) as any[];
     const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement);
-    expect(statements.map((s) => s.Action)).toEqual([['logs:CreateLogStream', 'logs:PutLogEvents'], 'sts:AssumeRole']);
+    // DescribeStacks comes with the first self-healing fleet (test/fleet-reconciler-construct.test.ts).
+    expect(statements.map((s) => s.Action)).toEqual([['logs:CreateLogStream', 'logs:PutLogEvents'], 'sts:AssumeRole', 'cloudformation:DescribeStacks']);
+    expect(statements[2].Resource).toEqual({ Ref: 'AWS::StackId' });
     const assume = statements[1];
     expect(assume.Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, expect.stringMatching(/^:iam::123456789012:role\/cdk-lambda-microvms\/[0-9a-f]{12}\/\*$/)]] });
 
@@ -64,12 +65,10 @@ describe('the one provider per stack', () => {
     const handlerRoles = Object.entries(t.findResources('AWS::IAM::Role')).filter(([id]) => /HandlerRole/.test(id)) as Array<[string, any]>;
     expect(handlerRoles.map(([id]) => id.replace(/[A-F0-9]{8}$/, '')).sort()).toEqual(['ConnectorHandlerRole', 'FleetHandlerRole', 'ImageHandlerRole', 'VersionHandlerRole']);
     const prefix = (assume.Resource['Fn::Join'][1][2] as string).replace(/^:iam::123456789012:role/, '').replace(/\*$/, '');
-    const [reconcilerRoleId] = Object.keys(t.findResources('AWS::IAM::Role')).filter((id) => /^cdklambdamicrovmsfleetreconcilerRole[A-F0-9]{8}$/.test(id));
-    for (const [id, role] of handlerRoles) {
+    for (const [, role] of handlerRoles) {
+      // A self-healing fleet's too: its reconciler runs in the provider's onEvent function, under this role.
       expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
         { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: { 'Fn::GetAtt': [roleId, 'Arn'] } } },
-        // A self-healing fleet's role is also assumed by the stack's reconciler (issue 14).
-        ...(id.startsWith('FleetHandlerRole') ? [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: { 'Fn::GetAtt': [reconcilerRoleId, 'Arn'] } } }] : []),
       ]);
       expect(JSON.stringify(role.Properties.Path)).toContain(prefix);
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();

@@ -78,7 +78,7 @@ export { RELEASED };
 const LIST_GRACE_MS = 60_000;
 /** Ended within this long of `maximumDuration`: the service's cap ended it. */
 const EXPIRY_SLACK_MS = 90_000;
-/** The lease outlives the reconciler function's timeout (60 s). */
+/** The lease outlives a run: its clients send nothing after 60 s (RUN_DEADLINE_MS, lambda/fleet/reconciler-entry.ts). */
 const LEASE_MS = 120_000;
 const DEFAULT_BUDGET_MS = 40_000;
 /** Within a run, the fleet is observed again this often while replacements come up. */

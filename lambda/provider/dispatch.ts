@@ -8,6 +8,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { RECONCILER_INVOCATION } from '../../src/private/reconciler-wire';
 import { HANDLER_ROLE_ARN, ResourceType } from '../../src/private/wire';
 import { FleetHandler } from '../fleet/fleet-handler';
 import { DynamoInventory } from '../fleet/inventory';
@@ -69,6 +70,12 @@ export function withoutHandlerRole<E extends AnyRequest>(event: E): E {
 
 /** The handler for `event`'s resource type, with clients signed by the resource's own role. */
 export function handlerFor(event: AnyRequest, options: DispatchOptions): ResourceHandler<any> {
+  if (typeof event.RequestType !== 'string') {
+    // The provider's onEvent function also serves scheduled reconciler runs (lambda/provider/index.ts):
+    // name the fields only, never their values.
+    throw new Error(`an event with neither a RequestType (a Provider framework request) nor Invocation ${JSON.stringify(RECONCILER_INVOCATION)} `
+      + `(a fleet reconciler run), with fields ${Object.keys(event).join(', ')}: this function serves only those two`);
+  }
   const clients = options.clients ?? defaultClients;
   const role = roleOf(event.ResourceProperties);
   if (!role) {

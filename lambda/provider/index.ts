@@ -1,12 +1,8 @@
 import { STSClient } from '@aws-sdk/client-sts';
-import { handlerFor, withoutHandlerRole } from './dispatch';
+import { providerEntry } from './entry';
 import { RoleSessions } from '../shared/credentials';
-import type { IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse } from '../shared/framework';
 
 const sessions = new RoleSessions(new STSClient({}));
-const options = { assumeRole: (role: string, name: string) => sessions.provider(role, name) };
 
-export const onEvent = (event: OnEventRequest): Promise<OnEventResponse> =>
-  handlerFor(event, options).onEvent(withoutHandlerRole(event));
-export const isComplete = (event: IsCompleteRequest): Promise<IsCompleteResponse> =>
-  handlerFor(event, options).isComplete(withoutHandlerRole(event));
+/** `index.onEvent` (CloudFormation's requests and the fleet reconciler's runs) and `index.isComplete`. */
+export const { onEvent, isComplete } = providerEntry({ assumeRole: (role: string, name: string) => sessions.provider(role, name) });

@@ -5,6 +5,13 @@ import type { FleetProps } from './wire';
  * as in the custom resource's properties). Names are a contract with deployed schedules: only add.
  */
 export interface ReconcilerInput {
+  /**
+   * `RECONCILER_INVOCATION` in every schedule's input: the provider's onEvent function serves both
+   * the Provider framework's requests and the schedules' runs, and routes on this field
+   * (`isReconcilerInput`). The run itself (lambda/fleet/reconciler.ts) does not read it, so
+   * callers of `FleetReconciler` directly (tests, benchmarks) may leave it out.
+   */
+  readonly Invocation?: typeof RECONCILER_INVOCATION;
   /** The fleet id (the custom resource's physical id). */
   readonly FleetId: string;
   /** The stack that owns the fleet: the reconciler acts only while no deploy runs on it. */
@@ -23,6 +30,19 @@ export interface ReconcilerInput {
   readonly MaxRotating?: string;
   /** 'true': replace instances the idle policy ended (terminateAfterSuspended); otherwise let them go. */
   readonly ReplaceIdleTerminated?: string;
+}
+
+/** The marker of a reconciler run's input (`ReconcilerInput.Invocation`). */
+export const RECONCILER_INVOCATION = 'cdk-lambda-microvms:ReconcileFleet';
+
+/**
+ * Whether an event the provider's onEvent function receives is a scheduled reconciler run: it
+ * carries the marker and, unlike every Provider framework request, no `RequestType`.
+ */
+export function isReconcilerInput(event: unknown): event is ReconcilerInput {
+  if (typeof event !== 'object' || event === null) return false;
+  const e = event as Record<string, unknown>;
+  return e.Invocation === RECONCILER_INVOCATION && !('RequestType' in e);
 }
 
 /** Defaults shared by the construct and the reconciler. */

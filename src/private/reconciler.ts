@@ -1,24 +1,14 @@
-import * as path from 'node:path';
-import { CustomResource, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { CustomResource, Duration, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct, IConstruct } from 'constructs';
-import { acknowledgeWildcards } from './nag';
-import { localEndpointEnvironment, MicroVmsProvider } from './provider';
-import { RECONCILER_DEFAULTS, ReconcilerInput } from './reconciler-wire';
+import { MicroVmsProvider } from './provider';
+import { RECONCILER_DEFAULTS, RECONCILER_INVOCATION, ReconcilerInput } from './reconciler-wire';
 import { checkRange } from './validation';
 import type { FleetProps } from './wire';
 
-/** Pinned like the provider's settings (docs/architecture.md): an aws-cdk-lib upgrade does not churn templates. */
-const RUNTIME = lambda.Runtime.NODEJS_24_X;
-const MEMORY_MB = 256;
-/** One run: observe, launch (paced), record. The run stops sending at 40 s; the lease outlives this. */
-const TIMEOUT = Duration.seconds(60);
 /** A run scheduled longer ago than this is dropped: the next one sees newer state. */
 const MAX_EVENT_AGE = Duration.seconds(60);
-const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
 
 /** What a fleet asks of the stack's reconciler. */
 export interface ReconcilerRegistration {
@@ -27,9 +17,9 @@ export interface ReconcilerRegistration {
   /** The fleet's properties, exactly as its custom resource gets them. */
   readonly wire: FleetProps;
   /**
-   * The fleet's handler role (MicroVmsProvider.handlerRole): the reconciler assumes it for every
-   * call on the fleet, so its statements (with the inventory's DeleteItem for the run's lease) are
-   * the fleet's, in one place. It is made to trust the reconciler's role too.
+   * The fleet's handler role (MicroVmsProvider.handlerRole), which trusts the provider role: the
+   * run assumes it for every call on the fleet, so its statements (with the inventory's
+   * DeleteItem for the run's lease) are the fleet's, in one place.
    */
   readonly handlerRole: iam.Role;
   readonly interval?: Duration;
@@ -41,88 +31,62 @@ export interface ReconcilerRegistration {
 }
 
 /**
- * The stack's fleet reconciler: one Lambda function and one role per stack, created on first use;
- * each self-healing fleet adds an EventBridge Scheduler schedule that invokes it with the fleet's
- * properties and its handler role, which the run assumes (the role trusts the reconciler's role).
- * A fleet leaving the stack takes its schedule and its handler role with it.
+ * The stack's fleet reconciler, set up on the first self-healing fleet. It adds no Lambda function
+ * (issue 12: at most 5 library functions per stack): the runs are served by the provider's own
+ * onEvent function (`MicroVmsProvider.onEventFunction`, not the Provider framework's), which tells
+ * a run's input from a CloudFormation request by its marker (`ReconcilerInput.Invocation`). What
+ * it adds: `cloudformation:DescribeStacks` on exactly this stack to the provider role, the async
+ * invoke settings of the onEvent function, and the role EventBridge Scheduler invokes it with;
+ * each self-healing fleet adds a schedule. A fleet leaving the stack takes its schedule with it.
  */
-export class FleetReconcilerFunction extends Construct {
-  /** The stack's reconciler, created on first use. */
-  public static getOrCreate(scope: IConstruct): FleetReconcilerFunction {
+export class FleetReconcilerSchedules extends Construct {
+  /** The stack's reconciler, set up on first use. */
+  public static getOrCreate(scope: IConstruct): FleetReconcilerSchedules {
     const stack = Stack.of(scope);
     const id = 'cdk-lambda-microvms.fleet-reconciler';
-    return (stack.node.tryFindChild(id) as FleetReconcilerFunction | undefined) ?? new FleetReconcilerFunction(stack, id);
+    return (stack.node.tryFindChild(id) as FleetReconcilerSchedules | undefined) ?? new FleetReconcilerSchedules(stack, id);
   }
 
-  public readonly function: lambda.Function;
-  /**
-   * The function's role: its own logs, DescribeStacks on this stack, and sts:AssumeRole on the
-   * stack's handler roles (by their IAM path). No statement per fleet: a fleet's calls are made with
-   * the fleet's own handler role, so the role stays the same size at any number of fleets.
-   */
-  public readonly role: iam.Role;
-  /** The role EventBridge Scheduler invokes the function with. */
+  /** The stack's provider, whose onEvent function runs the reconciler. */
+  public readonly provider: MicroVmsProvider;
+  /** The role EventBridge Scheduler invokes the provider's onEvent function with. */
   public readonly schedulerRole: iam.Role;
 
   private constructor(scope: Stack, id: string) {
     super(scope, id);
-    const logGroup = new logs.LogGroup(this, 'Logs', { retention: LOG_RETENTION, removalPolicy: RemovalPolicy.DESTROY });
-    this.role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'cdk-lambda-microvms fleet reconciler (holds fleets at their desired count between deploys)',
-    });
-    this.role.addToPolicy(new iam.PolicyStatement({
-      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-      resources: [logGroup.logGroupArn, `${logGroup.logGroupArn}:log-stream:*`],
-    }));
-    // The fence: a run acts only while no CloudFormation operation runs on this very stack.
-    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['cloudformation:DescribeStacks'], resources: [scope.stackId] }));
-    // Each run assumes the handler role of the fleet it reconciles, which trusts this role by name.
-    const handlerRoles = `arn:${scope.partition}:iam::${scope.account}:role${MicroVmsProvider.getOrCreate(scope).rolePath}*`;
-    this.role.addToPolicy(new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [handlerRoles] }));
-    acknowledgeWildcards(this, 'Lambda names the log streams of the reconciler function: the statement is scoped to its own log group.',
-      `${logGroup.logGroupArn}:log-stream:*`);
-    acknowledgeWildcards(this, 'The handler roles of this stack are created with fleets the stack may add later, so they are matched by their IAM path, '
-      + 'which only this library uses; only the handler roles of self-healing fleets trust this role.', handlerRoles);
+    this.provider = MicroVmsProvider.getOrCreate(scope);
+    // The fence: a run acts only while no CloudFormation operation runs on this very stack. A run
+    // assumes the fleet's handler role with the provider role's sts:AssumeRole on the stack's
+    // handler-role path, which every deploy already uses: no other statement.
+    this.provider.role.addToPolicy(new iam.PolicyStatement({ actions: ['cloudformation:DescribeStacks'], resources: [scope.stackId] }));
 
-    this.function = new lambda.Function(this, 'Function', {
-      description: 'cdk-lambda-microvms: fleet reconciler (replaces gone instances, rotates before maximumDuration)',
-      code: lambda.Code.fromAsset(path.join(__dirname, '..', '..', 'lambda-dist', 'fleet-reconciler')),
-      handler: 'index.handler',
-      runtime: RUNTIME,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: MEMORY_MB,
-      timeout: TIMEOUT,
-      role: this.role,
-      logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
-      environment: { NODE_OPTIONS: '--enable-source-maps', ...localEndpointEnvironment(this) },
-    });
-    // A missed run is not retried: the next scheduled run sees newer state.
-    this.function.configureAsyncInvoke({ maxEventAge: MAX_EVENT_AGE, retryAttempts: 0 });
+    // A missed run is not retried: the next scheduled run sees newer state. These settings apply
+    // to asynchronous invocations only (EventBridge Scheduler's): the Provider framework invokes
+    // this function synchronously (RequestResponse, the Lambda Invoke default, which its onEvent
+    // function leaves unset), so CloudFormation's requests keep their own retries and timeouts.
+    this.provider.onEventFunction.configureAsyncInvoke({ maxEventAge: MAX_EVENT_AGE, retryAttempts: 0 });
 
     this.schedulerRole = new iam.Role(this, 'SchedulerRole', {
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
         conditions: { StringEquals: { 'aws:SourceAccount': scope.account } },
       }),
-      description: 'EventBridge Scheduler invokes the cdk-lambda-microvms fleet reconciler',
+      description: 'EventBridge Scheduler runs the cdk-lambda-microvms fleet reconciler (in the provider\'s onEvent function)',
     });
-    this.schedulerRole.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.function.functionArn] }));
+    this.schedulerRole.addToPolicy(new iam.PolicyStatement({
+      actions: ['lambda:InvokeFunction'],
+      resources: [this.provider.onEventFunction.functionArn],
+    }));
   }
 
-  /** Adds the fleet's schedule, and the reconciler's role to the trust of the fleet's handler role. Returns the schedule. */
+  /** Adds the fleet's schedule and returns it. */
   public register(fleet: Construct, reg: ReconcilerRegistration): scheduler.CfnSchedule {
     const interval = reg.interval ?? Duration.minutes(RECONCILER_DEFAULTS.intervalMinutes);
     const rotateBefore = reg.rotateBeforeExpiry
       ?? Duration.seconds(Math.min(RECONCILER_DEFAULTS.rotateBeforeSeconds, Math.floor(reg.maximumDurationSeconds / 2)));
     validate(interval, rotateBefore, reg);
 
-    reg.handlerRole.assumeRolePolicy?.addStatements(new iam.PolicyStatement({
-      actions: ['sts:AssumeRole'],
-      principals: [new iam.ArnPrincipal(this.role.roleArn)],
-    }));
-
     const input: ReconcilerInput = {
+      Invocation: RECONCILER_INVOCATION,
       FleetId: reg.resource.ref,
       StackId: Stack.of(fleet).stackId,
       Fleet: reg.wire,
@@ -138,14 +102,16 @@ export class FleetReconcilerFunction extends Construct {
       flexibleTimeWindow: { mode: 'OFF' },
       state: 'ENABLED',
       target: {
-        arn: this.function.functionArn,
+        arn: this.provider.onEventFunction.functionArn,
         roleArn: this.schedulerRole.roleArn,
         input: Stack.of(fleet).toJsonString(input),
         retryPolicy: { maximumRetryAttempts: 0, maximumEventAgeInSeconds: MAX_EVENT_AGE.toSeconds() },
       },
     });
-    // Permissions first; the schedule goes (and stops invoking) before the fleet is deleted.
-    schedule.node.addDependency(this.role, reg.handlerRole, reg.resource, this.schedulerRole);
+    // Permissions and the async invoke settings first (the provider role with its policy, the
+    // onEvent function with its EventInvokeConfig); the schedule goes (and stops invoking) before
+    // the fleet is deleted.
+    schedule.node.addDependency(this.provider.role, this.provider.onEventFunction, reg.handlerRole, reg.resource, this.schedulerRole);
     return schedule;
   }
 }
