@@ -392,11 +392,11 @@ export interface MicroVmFleetProps {
    */
   readonly removalPolicy?: RemovalPolicy;
   /**
-   * Hold the desired count between deploys: the stack's reconciler (one Lambda function per
-   * stack, invoked by an EventBridge Scheduler schedule per fleet) replaces instances that are
-   * gone and rotates instances before `maximumDuration`, make-before-break. It never acts while
-   * CloudFormation deploys the stack. `false`: instances are replaced only by the next deploy,
-   * and no schedule is added.
+   * Hold the desired count between deploys: the stack's reconciler (run by the provider's own
+   * onEvent function, which an EventBridge Scheduler schedule per fleet invokes; no Lambda
+   * function of its own) replaces instances that are gone and rotates instances before
+   * `maximumDuration`, make-before-break. It never acts while CloudFormation deploys the stack.
+   * `false`: instances are replaced only by the next deploy, and no schedule is added.
    * @default true
    */
   readonly selfHealing?: boolean;

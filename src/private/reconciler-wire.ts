@@ -19,8 +19,9 @@ export interface ReconcilerInput {
   /** The fleet's properties, exactly as its custom resource receives them. */
   readonly Fleet: FleetProps;
   /**
-   * The fleet's handler role (the one its deploys use), which trusts the reconciler's role: every
-   * call of the run on the fleet is signed by a session of it. Absent only in schedules synthesized
+   * The fleet's handler role (the one its deploys use), which trusts the provider role the run
+   * runs under (the provider's onEvent function): every call of the run on the fleet is signed by
+   * a session of it. Absent only in schedules synthesized
    * before the reconciler assumed it; such a run fails asking for a deploy.
    */
   readonly HandlerRoleArn?: string;
