@@ -16,6 +16,7 @@
  */
 import type { LocalAws } from './aws';
 import type { EmulatorState, StateSample } from './deploy';
+import { ResourceType } from '../src/private/wire';
 
 /** One custom resource request's waiter, as Step Functions recorded it. */
 export interface WaiterRun {
@@ -103,20 +104,20 @@ function toMs(t: string | number): number {
 function signature(run: WaiterRun, state: EmulatorState): string | undefined {
   const id = run.physicalResourceId ?? '';
   switch (run.resourceType) {
-    case 'Custom::LambdaMicroVmImage': {
+    case ResourceType.IMAGE: {
       const image = state.images.find((i) => i.imageArn === id);
       return image ? `${image.state} ${image.latestActiveImageVersion}` : 'gone';
     }
-    case 'Custom::LambdaMicroVmImageVersion': {
+    case ResourceType.IMAGE_VERSION: {
       const image = state.images.find((i) => i.imageArn === run.properties.ImageArn);
       const version = image?.versions.find((v) => v.imageVersion === String(run.properties.ImageVersion));
       return version ? `${version.state} ${version.status}` : 'gone';
     }
-    case 'Custom::LambdaMicroVmNetworkConnector': {
+    case ResourceType.NETWORK_CONNECTOR: {
       const c = state.connectors.find((x) => x.Arn === id);
       return c ? `${c.State} ${c.LastUpdateStatus ?? ''}` : 'gone';
     }
-    case 'Custom::LambdaMicroVmFleet':
+    case ResourceType.FLEET:
       // The demo's one fleet: its live instances and their states.
       return state.microvms.filter((vm) => vm.state !== 'TERMINATED').map((vm) => `${vm.microvmId}:${vm.state}`).sort().join(',') || 'none';
     default:
@@ -140,7 +141,7 @@ export function waitReport(runs: WaiterRun[], samples: StateSample[], wallMs: nu
   const rows = runs.map((run): WaitRow => {
     const done = realCompletion(run, samples);
     return {
-      resource: `${run.logicalResourceId.replace(/[0-9A-F]{8}$/, '')} (${run.resourceType.replace('Custom::LambdaMicroVm', '')})`,
+      resource: `${run.logicalResourceId.replace(/[0-9A-F]{8}$/, '')} (${run.resourceType.replace(/^Custom::Lambda(MicroVm)?/, '')})`,
       requestType: run.requestType,
       rounds: run.rounds,
       waitMs: run.ended - run.started,
