@@ -96,10 +96,11 @@ export function truncate(text: string, max: number): string {
  */
 export const STEP_BUDGET_MS = 90_000;
 /**
- * Within a step, how often a resource still settling is checked again. One round of the image
- * steps is ListTags + GetMicrovmImage (about 1.3 calls/s for one resource at this pace), of the
- * version steps one GetMicrovmImageVersion, of the connector steps one GetNetworkConnector: far
- * under the services' read rates, even for tens of resources deploying at once.
+ * Within a step, how often a resource still settling is checked again. One round of an image step
+ * is ListTags (the fence) + GetMicrovmImage, with a second ListTags on update: 1.3 to 2 calls/s for
+ * one resource at this pace; a version round is one GetMicrovmImageVersion (0.7/s); a connector
+ * round ListTags (the fence) + GetNetworkConnector (1.3/s). Reads only, far under the services'
+ * read rates even for tens of resources deploying at once.
  */
 export const ROUND_MS = 1_500;
 /**
