@@ -13,8 +13,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CreateMicrovmAuthTokenCommand, LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
 import { destroyLeftovers, Inventory } from './aws';
-import { CdkResult, EmulatorState, LocalDeployment, parseCdkEvent, runningTimeline } from './deploy';
+import { CdkResult, EmulatorState, LocalDeployment, microvmSamples, parseCdkEvent, runningTimeline } from './deploy';
 import { LOCAL_REGION, MINISTACK_VERSION, ROOT } from './servers';
+import { formatWaitReport, WaitReport, waitReport, waiterRuns } from './waits';
 import { callMicrovmEndpoint } from '../emulator/src/endpoint-call';
 
 const STACK = 'MicroVmsExample';
@@ -32,6 +33,8 @@ const red = paint('31');
 interface StepResult { name: string; ok: boolean; seconds: number; detail: string }
 const results: StepResult[] = [];
 const checks: Array<{ name: string; ok: boolean; detail: string }> = [];
+/** Per deploy: the waiters' rounds and time past real completion (local/waits.ts, issue 13). */
+const waits: Array<{ deploy: string; report: WaitReport }> = [];
 
 class DemoFailure extends Error {}
 
@@ -91,14 +94,21 @@ function runningVms(state: EmulatorState) {
 async function deployAndShow(
   env: LocalDeployment, name: string, expectVersion: string, codeVersion: string, previousIds: string[],
 ): Promise<string[]> {
-  const sampler = env.sampleMicrovms();
+  const sampler = env.sampleState();
+  const deployStarted = Date.now();
   const r = await env.cdk(['deploy', STACK, '--require-approval', 'never', '--progress', 'events'], {
     name,
     onLine: progressPrinter(),
     context: { imageDirectory: imageDir, stackName: STACK },
   });
-  const samples = await sampler.stop();
+  const deployMs = Date.now() - deployStarted;
+  const stateSamples = await sampler.stop();
+  const samples = microvmSamples(stateSamples);
   if (r.exitCode !== 0) throw cdkFailed(`cdk deploy (${name})`, r);
+  const report = waitReport(await waiterRuns(env.aws, deployStarted), stateSamples, deployMs);
+  waits.push({ deploy: name, report });
+  say('\n  waiter rounds and time past real completion (local/waits.ts):');
+  for (const line of formatWaitReport(report)) say(`    ${line}`);
 
   const stack = await env.aws.describeStack(STACK);
   say('');
@@ -256,6 +266,14 @@ async function main(): Promise<number> {
   say(`\n${bold('Summary')}`);
   for (const r of results) say(`  ${r.ok ? green('✔') : red('✘')} ${r.name.padEnd(78)} ${dim(`${r.seconds.toFixed(1)} s`)}  ${dim(r.detail)}`);
   say(`  ${checks.filter((c) => c.ok).length}/${checks.length} checks passed`);
+  if (waits.length) {
+    const past = waits.reduce((n, w) => n + w.report.pastCompletionMs, 0);
+    const poll = waits.reduce((n, w) => n + w.report.pollWaitMs, 0);
+    const wall = waits.reduce((n, w) => n + w.report.wallMs, 0);
+    say(`  deploys ran ${(past / 1000).toFixed(2)} s past real completion in ${(wall / 1000).toFixed(1)} s of deploy wall time: ${(100 * past / wall).toFixed(1)} %; ` +
+      `of it waiting for a poll ${(poll / 1000).toFixed(2)} s: ${(100 * poll / wall).toFixed(1)} %`);
+    fs.writeFileSync(path.join(workDir, 'waits.json'), `${JSON.stringify(waits, undefined, 2)}\n`);
+  }
   say(`  ${ok ? green(bold('demo passed')) : red(bold('demo FAILED'))} in ${((Date.now() - started) / 1000).toFixed(0)} s; logs in ${path.relative(ROOT, path.join(workDir, 'logs'))}/`);
   return ok ? 0 : 1;
 }

@@ -178,16 +178,16 @@ export class LocalDeployment {
   }
 
   /**
-   * Samples the emulator's MicroVMs (state and version) every `intervalMs` until `stop()`, which
-   * returns the samples: how a fleet update looks from outside while a deploy runs.
+   * Samples the emulator's state every `intervalMs` until `stop()`, which returns the samples, each
+   * with the time it was read (epoch ms): how the resources look from outside while a deploy runs.
    */
-  public sampleMicrovms(intervalMs = 100): { stop: () => Promise<MicrovmSample[]> } {
-    const samples: MicrovmSample[] = [];
+  public sampleState(intervalMs = 100): { stop: () => Promise<StateSample[]> } {
+    const samples: StateSample[] = [];
     let sampling = true;
     const loop = (async () => {
       while (sampling) {
         const state = await this.emulatorState();
-        samples.push(state.microvms.map((vm) => ({ microvmId: vm.microvmId, state: vm.state, imageVersion: vm.imageVersion })));
+        samples.push({ at: Date.now(), state });
         await new Promise((r) => setTimeout(r, intervalMs));
       }
     })();
@@ -200,6 +200,15 @@ export class LocalDeployment {
     };
   }
 
+  /**
+   * Samples the emulator's MicroVMs (state and version) every `intervalMs` until `stop()`, which
+   * returns the samples: how a fleet update looks from outside while a deploy runs.
+   */
+  public sampleMicrovms(intervalMs = 100): { stop: () => Promise<MicrovmSample[]> } {
+    const sampler = this.sampleState(intervalMs);
+    return { stop: async () => microvmSamples(await sampler.stop()) };
+  }
+
   /** Stops both servers (only the processes this deployment started). */
   public async stop(): Promise<void> {
     for (const child of this.cdkRuns) child.kill('SIGTERM');
@@ -209,6 +218,14 @@ export class LocalDeployment {
 
 /** One sample of the emulator's MicroVMs. */
 export type MicrovmSample = Array<{ microvmId: string; state: string; imageVersion: string }>;
+
+/** One sample of the emulator's whole state, and when it was read (epoch ms). */
+export interface StateSample { readonly at: number; readonly state: EmulatorState }
+
+/** The MicroVMs (state and version) of each state sample. */
+export function microvmSamples(samples: StateSample[]): MicrovmSample[] {
+  return samples.map((s) => s.state.microvms.map((vm) => ({ microvmId: vm.microvmId, state: vm.state, imageVersion: vm.imageVersion })));
+}
 
 /**
  * The RUNNING instances per version in each sample, with consecutive repeats dropped:

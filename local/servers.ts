@@ -245,6 +245,9 @@ export async function startMinistack(options: StartOptions): Promise<LocalServer
     GATEWAY_PORT: String(port),
     BIND_HOST: '127.0.0.1',
     SFN_WAIT_SCALE,
+    // Our handlers re-check within an isComplete call on the same compressed time
+    // (lambda/shared/framework.ts LOCAL_WAIT_SCALE_ENV); ministack's Lambda workers inherit it.
+    MICROVMS_LOCAL_WAIT_SCALE: SFN_WAIT_SCALE,
     // Local subprocess Lambda workers, no Docker.
     LAMBDA_EXECUTOR: 'local',
   };

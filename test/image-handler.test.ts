@@ -4,6 +4,7 @@ import { imageProps, ImageWire, TEST_ACCOUNT } from './support/image-props';
 import { LifecycleDriver, LifecycleResult, Waiter } from './support/lifecycle-driver';
 import { imageConfig } from '../lambda/image/image-config';
 import { ImageHandler } from '../lambda/image/image-handler';
+import { ROUND_MS } from '../lambda/shared/framework';
 import { HANDLER_TAG_PREFIX, OWNER_TAG_KEY } from '../lambda/shared/ownership';
 import { ImageProps, ResourceType } from '../src/private/wire';
 
@@ -27,15 +28,20 @@ describe('image handler against the emulator', () => {
   });
   afterEach(async () => env.emu.close());
 
-  test('create polls until CREATED and returns every attribute', async () => {
+  test('create waits until CREATED and returns every attribute', async () => {
     const d = driver();
+    const started = env.clock.now();
     const r = await d.create(props('img-create'));
     expect(r.status).toBe('SUCCESS');
     expect(r.physicalResourceId).toBe(`arn:aws:lambda:us-east-1:${ACCOUNT}:microvm-image:img-create`);
     expect(r.data).toEqual({
       ImageArn: r.physicalResourceId, ImageName: 'img-create', ImageVersion: '1.0', LatestActiveImageVersion: '1.0',
     });
-    expect(r.polls).toBeGreaterThan(1); // it really waited for the build
+    // It really waited for the build (500 ms pending + 2500 ms in progress), within the first
+    // isComplete call, and answered within one round (1.5 s) of the build's end, not a query interval later.
+    expect(r.polls).toBe(1);
+    expect(env.clock.now() - started).toBeGreaterThanOrEqual(3000);
+    expect(env.clock.now() - started).toBeLessThanOrEqual(3000 + ROUND_MS);
     const image = await env.client.send(new GetMicrovmImageCommand({ imageIdentifier: r.physicalResourceId }));
     expect(image.state).toBe('CREATED');
   });
@@ -130,9 +136,12 @@ describe('image handler against the emulator', () => {
   test('delete waits until the image is gone; deleting a missing image succeeds', async () => {
     const d = driver();
     await d.create(props('img-del'));
+    const started = env.clock.now();
     const r = await d.delete();
     expect(r.status).toBe('SUCCESS');
-    expect(r.polls).toBeGreaterThan(1);
+    // DELETING for 1 s, waited for within the first isComplete call.
+    expect(r.polls).toBe(1);
+    expect(env.clock.now() - started).toBeGreaterThanOrEqual(1000);
     expect(env.emu.snapshot().images).toEqual([]);
     const again = await d.delete();
     expect(again.status).toBe('SUCCESS');

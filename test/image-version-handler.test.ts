@@ -14,6 +14,7 @@ import { ImageHandler } from '../lambda/image/image-handler';
 import { pinnedVersions } from '../lambda/image/pins';
 import { compareVersions, pruneImageVersions } from '../lambda/image/prune';
 import { ImageVersionHandler } from '../lambda/image-version/image-version-handler';
+import { ROUND_MS } from '../lambda/shared/framework';
 import { ImageVersionProps, PIN_TAG_PREFIX, ResourceType } from '../src/private/wire';
 
 const ACCOUNT = TEST_ACCOUNT;
@@ -88,9 +89,13 @@ describe('image version handler against the emulator', () => {
       buildRoleArn: `arn:aws:iam::${ACCOUNT}:role/build`,
       codeArtifact: { uri: 's3://assets/code-v2.zip' },
     }));
+    const started = env.clock.now();
     const r = await versionDriver().create(vprops(created.physicalResourceId!, '2.0'));
     expect(r.status).toBe('SUCCESS');
-    expect(r.polls).toBeGreaterThan(1);
+    // The 3 s build, waited for within the first isComplete call and answered within a round of its end.
+    expect(r.polls).toBe(1);
+    expect(env.clock.now() - started).toBeGreaterThanOrEqual(3000);
+    expect(env.clock.now() - started).toBeLessThanOrEqual(3000 + ROUND_MS);
     expect(r.data.VersionState).toBe('SUCCESSFUL');
   });
 
@@ -202,9 +207,11 @@ describe('image version handler against the emulator', () => {
     const { arn } = await imageWithVersions('iv-destroy', 2);
     const v = versionDriver();
     await v.create(vprops(arn, '1.0', { RemovalPolicy: 'destroy' }));
+    const started = env.clock.now();
     const r = await v.delete();
     expect(r.status).toBe('SUCCESS');
-    expect(r.polls).toBeGreaterThan(1);
+    expect(r.polls).toBe(1); // DELETING for 1 s, waited for within the first isComplete call
+    expect(env.clock.now() - started).toBeGreaterThanOrEqual(1000);
     expect(await versions(arn)).toEqual(['2.0:SUCCESSFUL:ACTIVE']);
     expect(await pins(arn)).toEqual([]);
   });
@@ -326,7 +333,9 @@ describe('image version handler against the emulator', () => {
       const waiter = await v.startCreate(vprops(arn, '1.0', { Status: 'INACTIVE' }));
       if (!(waiter instanceof Waiter)) throw new Error(waiter.reason);
       expect(await pins(arn)).toEqual(['1.0']);
+      env.emu.faults.hold(arn); // the build outlasts one isComplete call
       expect(await waiter.poll()).toBeUndefined(); // PENDING / IN_PROGRESS
+      env.emu.faults.release(arn);
       const deleted = await v.delete({ physicalResourceId: 'generated' });
       expect(deleted.status).toBe('SUCCESS');
       expect(await pins(arn)).toEqual([]);

@@ -143,10 +143,13 @@ describe('NetworkConnector provider (emulator)', () => {
     const d = driver();
     const created = await d.create(props());
     const newRole = 'arn:aws:iam::123456789012:role/connector-operator-2';
+    const started = clock.now();
     const r = await d.update(props({ SubnetIds: ['subnet-0aaa', 'subnet-0bbb', 'subnet-0ddd'], SecurityGroupIds: ['sg-0ccc', 'sg-0eee'], OperatorRoleArn: newRole }));
     expect(r.status).toBe('SUCCESS');
     expect(r.physicalResourceId).toBe(created.physicalResourceId);
-    expect(r.polls).toBeGreaterThanOrEqual(2); // InProgress, then Successful
+    // InProgress for 1 s, then Successful: waited for within the first isComplete call.
+    expect(r.polls).toBe(1);
+    expect(clock.now() - started).toBeGreaterThanOrEqual(1000);
     const c = await client.getNetworkConnector({ Identifier: r.physicalResourceId! });
     expect(c).toMatchObject({
       State: 'ACTIVE',
@@ -215,9 +218,11 @@ describe('NetworkConnector provider (emulator)', () => {
   test('delete waits until the connector is gone; deleting twice succeeds', async () => {
     const d = driver();
     const created = await d.create(props());
+    const started = clock.now();
     const r1 = await d.delete();
     expect(r1.status).toBe('SUCCESS');
-    expect(r1.polls).toBeGreaterThanOrEqual(2); // DELETING, then gone
+    expect(r1.polls).toBe(1); // DELETING for 1 s, then gone: waited for within the first isComplete call
+    expect(clock.now() - started).toBeGreaterThanOrEqual(1000);
     await expect(client.getNetworkConnector({ Identifier: created.physicalResourceId! })).rejects.toMatchObject({ name: 'ResourceNotFoundException', statusCode: 404 });
     const r2 = await d.delete();
     expect(r2.status).toBe('SUCCESS');
@@ -295,7 +300,9 @@ describe('NetworkConnector provider: rollbacks and cancelled creates (issue 11)'
     const d = driver();
     const waiter = await d.startCreate(props());
     if (!(waiter instanceof Waiter)) throw new Error(waiter.reason);
+    emu.faults.hold(waiter.physicalResourceId); // PENDING for longer than one isComplete call
     expect(await waiter.poll()).toBeUndefined(); // PENDING
+    emu.faults.release(waiter.physicalResourceId);
     const deleted = await d.delete({ physicalResourceId: id });
     expect(deleted.status).toBe('SUCCESS');
     const stale = await waiter.run();

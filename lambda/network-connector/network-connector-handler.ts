@@ -83,6 +83,9 @@ export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnec
     },
   };
 
+  /** Update tokens the service accepted in this process: later rounds of the step do not send them again. */
+  private readonly requested = new Set<string>();
+
   constructor(private readonly client: LambdaCoreApi, options: HandlerOptions = {}) {
     super(options);
   }
@@ -274,11 +277,13 @@ export class NetworkConnectorHandler extends CustomResourceHandler<NetworkConnec
     const props = event.ResourceProperties;
     const orphan = await this.orphanGone(progress.orphan);
     if (orphan) return orphan;
-    if (!progress.requested) {
+    if (!progress.requested && !this.requested.has(progress.token)) {
       const requested = await this.requestUpdate(arn, props, progress.token);
       // The framework hands isComplete the same event every time: the next poll re-sends the
       // update with the same ClientToken, which the service answers without applying it twice.
+      // Within one call (the rounds of one step) it is sent once.
       if (!requested) return { IsComplete: false, lastState: 'busy' };
+      this.requested.add(progress.token);
     }
     const c = await this.client.getNetworkConnector({ Identifier: arn });
     if (c.LastUpdateStatus === 'Failed') {

@@ -88,10 +88,60 @@ export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 15)}… (truncated)`;
 }
 
+/**
+ * Work per isComplete call before it answers "not yet": the isComplete function's 2-minute timeout
+ * less room for the round in flight (its calls, with the SDK's retries) and the answer. The
+ * framework waits its query interval (15 s) between calls, so a step that re-checks within the call
+ * answers a change within one round instead of up to one interval after it.
+ */
+export const STEP_BUDGET_MS = 90_000;
+/**
+ * Within a step, how often a resource still settling is checked again. One round of an image step
+ * is ListTags (the fence) + GetMicrovmImage, with a second ListTags on update: 1.3 to 2 calls/s for
+ * one resource at this pace; a version round is one GetMicrovmImageVersion (0.7/s); a connector
+ * round ListTags (the fence) + GetNetworkConnector (1.3/s). Reads only, far under the services'
+ * read rates even for tens of resources deploying at once.
+ */
+export const ROUND_MS = 1_500;
+/**
+ * Local deploys only (local/servers.ts sets it on ministack, whose Lambda workers inherit it): the
+ * factor ministack applies to the framework's waits (SFN_WAIT_SCALE), applied to ROUND_MS too, so
+ * that a compressed local deploy re-checks as often relative to its waits as a deployed one does.
+ * Unset everywhere else.
+ */
+export const LOCAL_WAIT_SCALE_ENV = 'MICROVMS_LOCAL_WAIT_SCALE';
+
+/** ROUND_MS, scaled by LOCAL_WAIT_SCALE_ENV when it holds a factor in (0, 1]. */
+function defaultRoundMs(): number {
+  const scale = Number(process.env[LOCAL_WAIT_SCALE_ENV]);
+  return scale > 0 && scale <= 1 ? ROUND_MS * scale : ROUND_MS;
+}
+
 /** What every handler takes besides its clients. */
 export interface HandlerOptions {
   /** How time is read and waited. @default systemClock (tests pass the emulator's) */
   readonly clock?: Clock;
+  /** Work per isComplete call (see STEP_BUDGET_MS). @default STEP_BUDGET_MS */
+  readonly stepBudgetMs?: number;
+  /** Pause between two checks within one isComplete call. @default ROUND_MS (scaled in local deploys, see LOCAL_WAIT_SCALE_ENV) */
+  readonly roundMs?: number;
+}
+
+/**
+ * Runs `round` until it answers, then every `roundMs` (on `clock`) while another round can start
+ * before `budgetMs` from now has passed; undefined when the budget ran out first. The one loop of
+ * "keep working within this isComplete call": the framework's re-checks below use it, and so can a
+ * step that runs its own rounds.
+ */
+export async function workInRounds<R>(clock: Clock, timing: { readonly budgetMs: number; readonly roundMs: number },
+  round: () => Promise<R | undefined>): Promise<R | undefined> {
+  const end = clock.now() + timing.budgetMs;
+  for (;;) {
+    const answer = await round();
+    if (answer !== undefined) return answer;
+    if (clock.now() + timing.roundMs >= end) return undefined;
+    await clock.sleep(timing.roundMs);
+  }
 }
 
 /** One isComplete step, for one `Progress.op`. */
@@ -100,7 +150,9 @@ export interface CompleteStep<P, G extends ProgressBase> {
   check(event: IsCompleteRequest<P, G>, progress: G): Promise<StepResult>;
   /**
    * The failure once `progress.deadline` passed and `check` still said not complete, given what
-   * `check` last saw. Steps without one finish in one call (deadline 0).
+   * `check` last saw. A step with one is checked again every ROUND_MS within each isComplete call
+   * (fenced each time) until it completes, fails, or the call's budget is used. Steps without one
+   * finish in one call (deadline 0), or run their own rounds and deadline (the fleet's).
    */
   timedOut?(event: IsCompleteRequest<P, G>, progress: G, lastState: string | undefined): Promise<Error> | Error;
 }
@@ -121,9 +173,12 @@ export abstract class CustomResourceHandler<P, G extends ProgressBase = Progress
   protected abstract readonly steps: Steps<P, G>;
   /** The clock: deadlines are measured on it. */
   protected readonly clock: Clock;
+  /** How long one isComplete call keeps checking, and how often. */
+  protected readonly timing: { readonly budgetMs: number; readonly roundMs: number };
 
   constructor(options: HandlerOptions = {}) {
     this.clock = options.clock ?? systemClock;
+    this.timing = { budgetMs: options.stepBudgetMs ?? STEP_BUDGET_MS, roundMs: options.roundMs ?? defaultRoundMs() };
   }
 
   /** Epoch ms on this handler's clock. */
@@ -146,18 +201,27 @@ export abstract class CustomResourceHandler<P, G extends ProgressBase = Progress
     const progress = event.Progress;
     const step = progress ? (this.steps as Record<string, CompleteStep<P, G>>)[progress.op] : undefined;
     if (!progress || !step) throw new Error(`isComplete got no known progress (${JSON.stringify(progress?.op)}): onEvent and isComplete run different handler versions`);
-    const superseded = await this.isSuperseded(event, progress);
-    if (superseded) {
-      log('stale waiter: a later request owns the resource, stopping without acting', { op: progress.op, physicalResourceId: event.PhysicalResourceId });
-      throw new ProvisioningError(`request ${event.RequestId} was superseded (${superseded}): stopped without acting.`);
-    }
-    const result = await step.check(event, progress);
-    if (result.IsComplete) return { IsComplete: true, Data: (result as IsCompleteResponse).Data };
-    if (progress.deadline > 0 && this.now() > progress.deadline) {
-      // A step without a deadline message checks its own deadline (the fleet's, until it moves here).
-      if (step.timedOut) throw await step.timedOut(event, progress, (result as { lastState?: string }).lastState);
-    }
-    return { IsComplete: false };
+    // A step the framework times out is checked again within this call, so that a build or a
+    // state change that lands mid-call is answered in about one round, not one query interval later.
+    let rounds = 0;
+    const timing = step.timedOut ? this.timing : { budgetMs: 0, roundMs: 0 };
+    const answer = await workInRounds(this.clock, timing, async () => {
+      rounds++;
+      const superseded = await this.isSuperseded(event, progress);
+      if (superseded) {
+        log('stale waiter: a later request owns the resource, stopping without acting', { op: progress.op, physicalResourceId: event.PhysicalResourceId });
+        throw new ProvisioningError(`request ${event.RequestId} was superseded (${superseded}): stopped without acting.`);
+      }
+      const result = await step.check(event, progress);
+      if (result.IsComplete) return { IsComplete: true, Data: (result as IsCompleteResponse).Data };
+      if (progress.deadline > 0 && this.now() > progress.deadline) {
+        // A step without a deadline message checks its own deadline (the fleet's, until it moves here).
+        if (step.timedOut) throw await step.timedOut(event, progress, (result as { lastState?: string }).lastState);
+      }
+      return undefined;
+    });
+    if (rounds > 1) log('isComplete rounds', { op: progress.op, rounds, complete: answer?.IsComplete ?? false });
+    return answer ?? { IsComplete: false };
   }
 
   /**

@@ -24,7 +24,7 @@ const CODE = ['s3://assets/code-v1.zip', 's3://assets/code-v2.zip', 's3://assets
 export const imageAdapter: ChaosAdapter<ImageWire> = {
   name: 'image',
   resourceType: ResourceType.IMAGE,
-  handler: (ctx) => new ImageHandler(ctx.microvms, { clock: ctx.handlerClock }),
+  handler: (ctx) => new ImageHandler(ctx.microvms, { clock: ctx.handlerClock, stepBudgetMs: ctx.stepBudgetMs }),
   props(ctx, kind, previous) {
     const { rng } = ctx;
     const name = kind === 'create' || !previous ? `chaos-img-${rng.int(3)}`
@@ -81,7 +81,7 @@ export const versionAdapter: ChaosAdapter<ImageVersionProps> = {
       await ctx.microvms.send(new UpdateMicrovmImageCommand({ ...config, codeArtifact: { uri: 's3://assets/code-v4.zip' }, imageIdentifier: fixtureArn(ctx), clientToken: 'fixture-4' }));
     }
   },
-  handler: (ctx) => new ImageVersionHandler(ctx.microvms, { clock: ctx.handlerClock }),
+  handler: (ctx) => new ImageVersionHandler(ctx.microvms, { clock: ctx.handlerClock, stepBudgetMs: ctx.stepBudgetMs }),
   props(ctx, kind, previous) {
     const { rng } = ctx;
     const version = kind === 'update' && previous ? previous.ImageVersion : rng.pick(['1.0', '2.0', '3.0', '4.0']);
@@ -106,7 +106,7 @@ const OPERATOR_ROLE = `arn:aws:iam::${TEST_ACCOUNT}:role/connector-operator`;
 export const connectorAdapter: ChaosAdapter<NetworkConnectorProps> = {
   name: 'network-connector',
   resourceType: ResourceType.NETWORK_CONNECTOR,
-  handler: (ctx) => new NetworkConnectorHandler(ctx.lambdaCore, { clock: ctx.handlerClock }),
+  handler: (ctx) => new NetworkConnectorHandler(ctx.lambdaCore, { clock: ctx.handlerClock, stepBudgetMs: ctx.stepBudgetMs }),
   props(ctx, kind, previous) {
     const { rng } = ctx;
     const name = kind === 'create' || !previous ? `chaos-conn-${rng.int(3)}`

@@ -50,6 +50,12 @@ export interface ChaosContext {
   readonly emu: RunningEmulator;
   readonly clock: ManualClock;
   readonly handlerClock: Clock;
+  /**
+   * Work per isComplete call for the handlers whose steps re-check within a call (all but the
+   * fleet's): shorter than the deployed STEP_BUDGET_MS so that a build (60 s here) still spans
+   * several calls and CloudFormation can move on between them, as it does with longer builds on AWS.
+   */
+  readonly stepBudgetMs: number;
   readonly microvms: LambdaMicrovmsClient;
   readonly lambdaCore: LambdaCoreClient;
   readonly rng: Rng;
@@ -96,6 +102,9 @@ function instantRetries(maxAttempts: number) {
   };
 }
 
+/** See ChaosContext.stepBudgetMs. */
+const CHAOS_STEP_BUDGET_MS = 20_000;
+
 const FORWARD_OPS = ['update', 'rename', 'updateThenRollback', 'cancelUpdate', 'deleteAndRecreate'] as const;
 
 /** One sequence for one adapter and seed. Throws (with the op log) on the first broken invariant. */
@@ -109,6 +118,7 @@ export async function runSequence(
     emu,
     clock,
     handlerClock,
+    stepBudgetMs: CHAOS_STEP_BUDGET_MS,
     rng,
     faults,
     microvms: new LambdaMicrovmsClient({
