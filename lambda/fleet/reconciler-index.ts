@@ -8,6 +8,7 @@ import type { ReconcilerInput } from '../../src/private/reconciler-wire';
 import { defaultClients } from '../provider/dispatch';
 import { reconcilerSessionName, RoleSessions } from '../shared/credentials';
 import { isStackMissing } from '../shared/errors';
+import { s3Reader } from '../shared/staged';
 
 /** Stack statuses in which no CloudFormation operation runs and the template's values are in force. */
 const SETTLED = new Set(['CREATE_COMPLETE', 'UPDATE_COMPLETE', 'UPDATE_ROLLBACK_COMPLETE', 'IMPORT_COMPLETE', 'IMPORT_ROLLBACK_COMPLETE']);
@@ -32,7 +33,7 @@ export async function deployState(stackId: string): Promise<DeployState> {
 
 /**
  * Invoked by the fleet's EventBridge Scheduler schedule with the fleet's ReconcilerInput. The run's
- * calls on MicroVMs, the inventory and the payload secret are signed by the fleet's own handler role
+ * calls on MicroVMs, the inventory, the payload secret and the staged payload are signed by the fleet's own handler role
  * (the one its deploys use; it trusts this function's role), in a session named after this run.
  */
 export const handler = (event: ReconcilerInput, context?: { awsRequestId?: string }): Promise<ReconcileReport> => {
@@ -53,6 +54,7 @@ export const handler = (event: ReconcilerInput, context?: { awsRequestId?: strin
     storeFor: (table) => new DynamoInventory(dynamo, table),
     deployState,
     secrets: defaultClients.secrets(credentials),
+    readStaged: s3Reader(defaultClients.s3(credentials)),
     throttles: () => throttles.reduce((n, c) => n + c.throttled, 0),
   }).reconcile(event);
 };
