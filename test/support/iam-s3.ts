@@ -29,3 +29,8 @@ export function inMemoryBucket(client: S3Client, objects: Map<string, string>): 
   }) as any, { step: 'initialize', name: 'inMemoryBucket', priority: 'low' });
   return client;
 }
+
+/** The staged properties a resource's `StagedProperties` names, read from the app's cloud assembly. */
+export function stagedContent(assemblyDir: string, staged: { Key: string }): any {
+  return JSON.parse(fs.readFileSync(path.join(assemblyDir, `asset.${staged.Key}`), 'utf8'));
+}
