@@ -13,7 +13,9 @@
  *
  * Only the four custom resource types of this library are deployed. Other resources (roles, VPCs,
  * secrets, asset buckets) are not: references to them resolve to stable made-up ids and ARNs in their
- * real formats. Time is the emulator's ManualClock: waiting costs no real time.
+ * real formats. The values the constructs stage as asset objects (an image's literal environment, a
+ * fleet's literal payload) are read from the deployed Stack's cloud assembly. Time is the emulator's
+ * ManualClock: waiting costs no real time.
  */
 import { randomUUID } from 'node:crypto';
 import { createHandlers, CREDENTIALS, HandlerSet } from './handlers';
