@@ -61,7 +61,11 @@ export interface DeployedResource {
   readonly physicalResourceId: string;
   /** What `Fn::GetAtt` reads (e.g. `ImageArn`, `ImageVersion`, `InstanceIds`). */
   readonly attributes: Readonly<Record<string, string>>;
-  /** The resolved properties the handler got (every intrinsic function evaluated). */
+  /**
+   * The resolved properties CloudFormation sends (every intrinsic function evaluated). Values the
+   * construct staged as an asset (a literal environment or payload) are under `StagedProperties`
+   * (bucket and key); the handler gets them merged back in.
+   */
   readonly properties: Readonly<Record<string, unknown>>;
 }
 
