@@ -64,6 +64,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/client-lambda-microvms@3.1131.0',
     '@aws-sdk/client-secrets-manager',
     '@aws-sdk/client-dynamodb',
+    // Handlers read the values staged as an asset object (lambda/shared/staged.ts).
+    '@aws-sdk/client-s3',
     // The fleet reconciler reads its stack's status (lambda/fleet/reconciler-entry.ts).
     '@aws-sdk/client-cloudformation',
     // The handler entry assumes each resource's own role (lambda/shared/credentials.ts).

@@ -26,6 +26,7 @@ import { acknowledgeWildcards } from './private/nag';
 import { imageNameOf, MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
 import { FleetReconcilerSchedules } from './private/reconciler';
 import type { FleetMetricName } from './private/reconciler-wire';
+import { StagedProperties, stageProperties, warnUnstaged } from './private/staged';
 import { checkDurationSeconds, checkEgressConnectors, checkImage, checkMaxItems, checkRange, checkRemovalPolicy } from './private/validation';
 import { DEFAULT_FLEET_TIMEOUT_SECONDS, DEFAULT_LAUNCH_RATE, FleetAttr, FLEET_ATTRIBUTE_MAX_INSTANCES, FleetProps, HANDLER_ROLE_ARN, LoggingWire, MAX_RUN_HOOK_PAYLOAD_BYTES, ResourceType } from './private/wire';
 
@@ -354,7 +355,13 @@ export interface MicroVmFleetProps {
    */
   readonly logging?: MicroVmLogging;
   /**
-   * The body of the /run hook, at most 4096 bytes. It is in the template: use
+   * The body of the /run hook, at most 4096 bytes. A literal payload is not in the template: it is
+   * written at synth into a JSON file staged as an asset of the stack (uploaded to the bootstrap
+   * bucket by `cdk deploy`; the template carries only its bucket and key), which the provider and
+   * the reconciler read with the fleet's own handler role (s3:GetObject on exactly that object), so
+   * it appears in no CloudFormation event, Step Functions execution history or log. A payload that
+   * is a token (known only at deploy time) travels in the resource's properties, with a synth
+   * warning. Whoever can read the cloud assembly (`cdk.out`) or the asset bucket can read it: use
    * `runHookPayloadSecret` for anything secret.
    * @default - none
    */
@@ -505,6 +512,7 @@ export class MicroVmFleet extends MicroVmFleetBase {
     const ingressArns = (props.ingress ?? []).map((c) => c.arnIn(this));
     const egressArns = (props.egressConnectors ?? []).map((c) => c.networkConnectorRef.networkConnectorArn);
     const version = props.version?.imageVersion ?? (props.image as { imageVersion?: string }).imageVersion;
+    const staged = this.stagePayload(props.runHookPayload);
     const updatePolicy = props.updatePolicy ?? FleetUpdatePolicy.rolling();
     const wire: FleetProps = {
       ImageArn: props.image.imageArn,
@@ -520,7 +528,8 @@ export class MicroVmFleet extends MicroVmFleetBase {
       } : undefined,
       MaximumDurationSeconds: String((props.maximumDuration ?? MAX_DURATION).toSeconds()),
       Logging: props.logging ? renderLogging(props.logging, this.logGroup) : undefined,
-      RunHookPayload: props.runHookPayload,
+      RunHookPayload: staged ? undefined : props.runHookPayload,
+      StagedProperties: staged?.wire,
       RunHookPayloadSecretArn: props.runHookPayloadSecret?.secretArn,
       UpdatePolicy: updatePolicy.kind,
       BatchSize: updatePolicy.batchSize !== undefined ? String(updatePolicy.batchSize) : undefined,
@@ -531,8 +540,8 @@ export class MicroVmFleet extends MicroVmFleetBase {
     };
     const selfHealing = props.selfHealing ?? true;
     const handlerRole = provider.handlerRole(this, {
-      identity: ['fleet', imageNameOf(props.image.imageArn)],
-      statements: this.providerStatements(props, table, egressArns, selfHealing),
+      identity: ['fleet', imageNameOf(props.image.imageArn), ...(staged ? [staged.roleIdentity] : [])],
+      statements: [...this.providerStatements(props, table, egressArns, selfHealing), ...(staged ? [staged.statement] : [])],
       description: 'the handler of a MicroVM fleet',
     });
     this.resource = new CustomResource(this, 'Resource', {
@@ -590,6 +599,19 @@ export class MicroVmFleet extends MicroVmFleetBase {
     }
     if (this.desiredCount === 0) return [];
     return Fn.split(',', this.resource.getAttString(attr), this.desiredCount);
+  }
+
+  /**
+   * A literal payload is staged as an asset object (its size checked in validateProps); one that
+   * holds a token stays inline, with a warning.
+   */
+  private stagePayload(payload: string | undefined): StagedProperties | undefined {
+    if (payload === undefined) return undefined;
+    if (Token.isUnresolved(payload)) {
+      warnUnstaged(this, 'run-hook-payload-token', 'runHookPayload', 'For a secret, use runHookPayloadSecret.');
+      return undefined;
+    }
+    return stageProperties(this, { RunHookPayload: payload });
   }
 
   private createExecutionRole(logGroup: logs.ILogGroup): iam.Role {

@@ -14,6 +14,8 @@ import {
   ITaggable,
   Token,
   Annotations,
+  AspectPriority,
+  Aspects,
   SizeRoundingBehavior,
 } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
@@ -30,6 +32,7 @@ import { MicroVmLogging } from './logging';
 import { grantOnResourceAndVersions, passedConnectorArns } from './private/grants';
 import { acknowledgeEcrAuthorizationToken, acknowledgeWildcards } from './private/nag';
 import { MicroVmsProvider, PROVIDER_TOTAL_TIMEOUT } from './private/provider';
+import { StagedProperties, stageProperties, warnUnstaged } from './private/staged';
 import { addTagValidation, checkDurationSeconds, checkEgressConnectors, checkMaxItems, checkOneOf, checkPattern, checkRange, checkRemovalPolicy, checkTags } from './private/validation';
 import { DEFAULT_BUILD_TIMEOUT_SECONDS, HANDLER_ROLE_ARN, HooksWire, HookWire, ImageAttr, ImageProps, ImageVersionRetentionWire, LoggingWire, MEMORY_TIERS_MIB, ResourceType } from './private/wire';
 
@@ -187,7 +190,15 @@ export interface MicroVmImageProps {
    */
   readonly osCapabilities?: OsCapability[];
   /**
-   * Environment variables, burnt into the snapshot at build time (at most 50).
+   * Environment variables, burnt into the snapshot at build time: at most 50, values at most 4096
+   * characters. Literal values are not in the template: they are written at synth into a JSON
+   * file staged as an asset of the stack (uploaded to the bootstrap bucket by `cdk deploy`; the
+   * template carries only its bucket and key), which the provider reads at deploy time with the
+   * image's own handler role (s3:GetObject on exactly that object). So they appear in no
+   * CloudFormation event, Step Functions execution history or log. A variable whose name or value
+   * is a token (known only at deploy time) cannot be staged: it travels in the resource's
+   * properties, with a synth warning. Whoever can read the cloud assembly (`cdk.out`) or the asset
+   * bucket can read the values: keep secrets in Secrets Manager and have the image read them at run time.
    * @default - none
    */
   readonly environment?: { [key: string]: string };
@@ -321,6 +332,10 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
 
   private readonly environment: { [key: string]: string };
   private readonly resource: CustomResource;
+  private readonly handlerRole: iam.Role;
+  /** The literal environment, staged once the construct is complete (at synthesis). */
+  private staged?: StagedProperties;
+  private stagingDone = false;
   private _currentVersion?: MicroVmImageVersion;
 
   constructor(scope: Construct, id: string, props: MicroVmImageProps) {
@@ -354,9 +369,13 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
     const provider = MicroVmsProvider.getOrCreate(this);
     const handlerRole = provider.handlerRole(this, {
       identity: ['image', name],
+      lateIdentity: () => this.stagedEnvironment()?.roleIdentity,
       statements: this.providerStatements(arn, props),
       description: `the handler of MicroVM image ${name}`,
     });
+    this.handlerRole = handlerRole;
+    // The environment is complete once the app is (addEnvironment): staged before synthesis.
+    Aspects.of(this).add({ visit: (node) => { if (node === this) this.stagedEnvironment(); } }, { priority: AspectPriority.MUTATING });
     const wire: ImageProps & ImageVersionRetentionWire = {
       Name: name,
       Description: props.description,
@@ -369,7 +388,9 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
       MemoryMiB: String((props.memory ?? Size.gibibytes(2)).toMebibytes()),
       Architecture: (props.architecture ?? MicroVmArchitecture.ARM_64).name,
       OsCapabilities: props.osCapabilities?.map((c) => c.name),
-      Environment: Lazy.any({ produce: () => (Object.keys(this.environment).length ? this.environment : undefined) }) as any,
+      // Literal variables are staged (StagedProperties); only those with a token stay inline.
+      Environment: Lazy.any({ produce: () => { this.stagedEnvironment(); return nonEmpty(this.tokenEnvironment()); } }) as any,
+      StagedProperties: Lazy.any({ produce: () => this.stagedEnvironment()?.wire }) as any,
       Hooks: props.hooks ? renderHooks(props.hooks) : undefined,
       EgressConnectors: this.connectorArns.length ? this.connectorArns : undefined,
       Tags: Lazy.any({ produce: () => this.tags.renderTags() }) as any,
@@ -423,12 +444,47 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
     return grant;
   }
 
-  /** Adds an environment variable (burnt into the snapshot at build time). */
+  /**
+   * Adds an environment variable (burnt into the snapshot at build time). Literal values are staged
+   * as an asset object, not written into the template (see `MicroVmImageProps.environment`).
+   *
+   * @throws once the app is being synthesized (from an Aspect): the environment is staged then
+   */
   public addEnvironment(key: string, value: string): this {
+    if (this.stagingDone) {
+      throw new Error(`addEnvironment(${key}): the environment of ${this.node.path} was staged already, at synthesis: add variables before \`cdk synth\` runs (not from an Aspect)`);
+    }
     checkEnvironmentVariable(key, value);
     this.environment[key] = value;
     checkMaxItems('environment', Object.keys(this.environment), 50, 'the service takes at most 50 variables: merge some');
     return this;
+  }
+
+  /** The variables whose name or value is a token: they cannot be staged at synth. */
+  private tokenEnvironment(): { [key: string]: string } {
+    return Object.fromEntries(Object.entries(this.environment).filter(([k, v]) => Token.isUnresolved(k) || Token.isUnresolved(v)));
+  }
+
+  /**
+   * Stages the literal variables (once: the first call after the construct is complete, from the
+   * Aspect added in the constructor), after checking the service's limits again.
+   */
+  private stagedEnvironment(): StagedProperties | undefined {
+    if (this.stagingDone) return this.staged;
+    this.stagingDone = true;
+    checkMaxItems('environment', Object.keys(this.environment), 50, 'the service takes at most 50 variables: merge some');
+    for (const [k, v] of Object.entries(this.environment)) checkEnvironmentVariable(k, v);
+    const tokens = this.tokenEnvironment();
+    const literal = Object.fromEntries(Object.entries(this.environment).filter(([k]) => !(k in tokens)));
+    if (Object.keys(literal).length) {
+      this.staged = stageProperties(this, { Environment: literal });
+      MicroVmsProvider.getOrCreate(this).addToHandlerRole(this.handlerRole, this.staged.statement);
+    }
+    if (Object.keys(tokens).length) {
+      warnUnstaged(this, 'environment-token', `environment (${Object.keys(tokens).join(', ')})`,
+        'Keep secrets out of the environment, or pass literal values, which are staged as an asset object.');
+    }
+    return this.staged;
   }
 
   private createBuildRole(imageArn: string): iam.Role {
@@ -489,6 +545,10 @@ export class MicroVmImage extends MicroVmImageBase implements ITaggable {
 function renderLogging(logging: MicroVmLogging, logGroup?: logs.ILogGroup): LoggingWire {
   if (logging.isDisabled) return { Disabled: 'true' };
   return { LogGroup: logGroup?.logGroupName, LogStream: logging.logStream };
+}
+
+function nonEmpty<T extends object>(o: T): T | undefined {
+  return Object.keys(o).length ? o : undefined;
 }
 
 function renderHooks(h: MicroVmHooks): HooksWire {

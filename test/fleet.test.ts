@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { CfnParameter, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -13,7 +13,8 @@ import {
   MicroVmImage,
   MicroVmLogging,
 } from '../src';
-import { handlerStatements, policyStatements } from './support/iam-template';
+import { stagedContent } from './support/iam-s3';
+import { handlerRole, handlerStatements, policyStatements } from './support/iam-template';
 import { HELLO_IMAGE_DIR, newStack } from './support/stack';
 
 const FLEET = 'Custom::LambdaMicroVmFleet';
@@ -92,7 +93,8 @@ describe('MicroVmFleet', () => {
       IdlePolicy: { MaxIdleSeconds: '300', SuspendedSeconds: '3600', AutoResume: 'true' },
       MaximumDurationSeconds: '7200',
       Logging: { LogGroup: { Ref: Match.stringLikeRegexp('^FleetLogs') } },
-      RunHookPayload: '{"role":"worker"}',
+      RunHookPayload: Match.absent(),
+      StagedProperties: { Bucket: 'cdk-hnb659fds-assets-123456789012-us-east-1', Key: Match.stringLikeRegexp('^[0-9a-f]{64}\\.json$') },
       UpdatePolicy: 'REPLACE_ALL',
       BatchSize: Match.absent(),
       SuspendAfterLaunch: 'true',
@@ -262,6 +264,30 @@ describe('MicroVmFleet validation', () => {
   test('fails on a maximumDuration over 8 hours', () => {
     expect(make({ maximumDuration: Duration.hours(9) })).toThrow(/maximumDuration must be a whole number of seconds from 1 to 28800, got 9 hours/);
   });
+  test('runHookPayload: a literal one is in no template, only in the staged object the fleet\'s role alone may read; a token stays inline with a warning', () => {
+    const { app, stack, image } = setup();
+    new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 1, runHookPayload: 'canary-payload' });
+    const t = Template.fromStack(stack);
+    expect(JSON.stringify(t.toJSON())).not.toContain('canary-payload');
+    const [props] = Object.values(t.findResources(FLEET)).map((r) => r.Properties);
+    expect(props.RunHookPayload).toBeUndefined();
+    expect(stagedContent(app.outdir, props.StagedProperties)).toEqual({ RunHookPayload: 'canary-payload' });
+    expect(handlerStatements(t, /^Fleet/)).toContainEqual({
+      Action: 's3:GetObject',
+      Effect: 'Allow',
+      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:s3:::cdk-hnb659fds-assets-123456789012-us-east-1/${props.StagedProperties.Key}`]] },
+    });
+    expect(JSON.stringify(handlerRole(t, /^Fleet/).Properties.Path)).toMatch(/\/staged-[0-9a-f]{16}\//);
+
+    const other = setup('Other');
+    const param = new CfnParameter(other.stack, 'Payload');
+    new MicroVmFleet(other.stack, 'Fleet', { image: other.image, desiredCount: 1, runHookPayload: param.valueAsString });
+    const t2 = Template.fromStack(other.stack);
+    t2.hasResourceProperties(FLEET, { RunHookPayload: { Ref: 'Payload' }, StagedProperties: Match.absent() });
+    expect(JSON.stringify(handlerStatements(t2, /^Fleet/))).not.toContain('s3:');
+    Annotations.fromStack(other.stack).hasWarning('/Other/Fleet', Match.stringLikeRegexp('^runHookPayload holds a token.*runHookPayloadSecret'));
+  });
+
   test('fails on a runHookPayload over 4096 bytes (counted in bytes, not characters)', () => {
     expect(make({ runHookPayload: 'é'.repeat(2049) })).toThrow(/runHookPayload must be at most 4096 bytes, got 4098/);
   });

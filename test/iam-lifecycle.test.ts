@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { LambdaMicrovmsClient, RunMicrovmCommand, TerminateMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
+import { GetMicrovmImageCommand, GetMicrovmImageVersionCommand, LambdaMicrovmsClient, RunMicrovmCommand, TerminateMicrovmCommand } from '@aws-sdk/client-lambda-microvms';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { RemovalPolicy, Stack } from 'aws-cdk-lib';
@@ -7,6 +8,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { handlerEnv, HandlerEnv } from './support/handler-env';
 import { IamChecker, ResolveContext, resolveIntrinsics, resourceProperties } from './support/iam-check';
+import { inMemoryBucket, stagedObjects } from './support/iam-s3';
 import { inMemoryTable } from './support/iam-table';
 import { LifecycleDriver } from './support/lifecycle-driver';
 import { HELLO_IMAGE_DIR, newStack } from './support/stack';
@@ -31,11 +33,17 @@ let tableItems: Map<string, Record<string, any>>;
 /** `<resource type> <action>` of every grant of the handler roles of this file's templates, and of every call. */
 const granted = new Set<string>();
 const called = new Set<string>();
+/** The asset bucket: what `cdk deploy` would have uploaded for the templates synthesized so far. */
+const objects = new Map<string, string>();
+/** The /run payload of every RunMicrovm a handler sent in the current test. */
+let runPayloads: Array<string | undefined> = [];
 
 function synth(build: (stack: Stack) => void): any {
-  const { stack } = newStack();
+  const { app, stack } = newStack();
   build(stack);
-  return Template.fromStack(stack).toJSON();
+  const template = Template.fromStack(stack).toJSON();
+  stagedObjects(app.outdir, objects);
+  return template;
 }
 
 function logicalId(template: any, type: string, prefix: string): string {
@@ -82,16 +90,25 @@ const microvmsClient = (credentials: AwsCredentialIdentityProvider, maxAttempts:
 
 const clients: ClientFactory = {
   microvms: (credentials) => checker.attach(microvmsClient(credentials, 3), 'lambda'),
-  microvmsRun: (credentials) => checker.attach(microvmsClient(credentials, 1), 'lambda'),
+  microvmsRun: (credentials) => {
+    const client = checker.attach(microvmsClient(credentials, 1), 'lambda');
+    client.middlewareStack.add((next) => async (args) => {
+      runPayloads.push((args.input as { runHookPayload?: string }).runHookPayload);
+      return next(args);
+    }, { step: 'initialize', name: 'recordPayload' });
+    return client;
+  },
   lambdaCore: (credentials) =>
     checker.wrapLambdaCore(new LambdaCoreClient({ endpoint: env.emu.url, region: env.emu.region, credentials }), credentials),
   dynamo: (credentials) => checker.attach(inMemoryTable(new DynamoDBClient({ region: env.emu.region, credentials }), tableItems), 'dynamodb'),
   secrets: (credentials) => checker.attach(new SecretsManagerClient({ region: env.emu.region, credentials, endpoint: 'http://127.0.0.1:9' }), 'secretsmanager'),
+  s3: (credentials) => checker.attach(inMemoryBucket(new S3Client({ region: env.emu.region, credentials }), objects), 's3'),
 };
 
 beforeEach(async () => {
   env = await handlerEnv();
   tableItems = new Map();
+  runPayloads = [];
   checker = new IamChecker({
     account: env.emu.account,
     region: env.emu.region,
@@ -122,13 +139,15 @@ describe('IAM-checked lifecycles', () => {
 
     // Another tag instead: the old one is removed, without a build.
     const t1c = imageStack('iam-a', { environment: { STAGE: 'b' }, tags: { owner: 'y' } });
-    deploy(t1c);
+    const roles1c = deploy(t1c);
+    // The staged environment's hash is in the role's path: the role changed with it (t1b), not with the tags.
+    expect(roles1c).not.toEqual(roles1);
     expect(await d.update(resourceProperties(t1c, id, context()))).toMatchObject({ status: 'SUCCESS', data: { ImageVersion: '2.0' } });
     expect(checker.calls.some((c) => c.action === 'lambda:UntagResource' && c.allowed)).toBe(true);
 
     const t2 = imageStack('iam-b', { environment: { STAGE: 'b' }, tags: { owner: 'y' } });
     const roles2 = deploy(t2);
-    const [oldRole, newRole] = [Object.values(roles1)[0], Object.values(roles2)[0]];
+    const [oldRole, newRole] = [Object.values(roles1c)[0], Object.values(roles2)[0]];
     expect(newRole).not.toEqual(oldRole); // a new path: CloudFormation replaces the role
     const r = await d.update(resourceProperties(t2, id, context()));
     expect(r).toMatchObject({ status: 'SUCCESS', physicalResourceId: expect.stringMatching(/:microvm-image:iam-b$/) });
@@ -193,6 +212,31 @@ describe('IAM-checked lifecycles', () => {
     expect(checker.calls.filter((c) => c.action === 'lambda:DeleteMicrovmImage')).toEqual([
       expect.objectContaining({ role: newRole, resource: expect.stringMatching(/:microvm-image:iam-f$/), allowed: true }),
     ]);
+    expect(await d.delete()).toMatchObject({ status: 'SUCCESS' });
+    expect(checker.unauthorized()).toEqual([]);
+  });
+
+  test('staged environment: each change makes a new role, so the rollback reads the old values with the old role', async () => {
+    const t1 = imageStack('iam-env', { environment: { MODE: 'one' } });
+    const id = logicalId(t1, ResourceType.IMAGE, 'Image');
+    const [role1] = Object.values(deploy(t1));
+    expect(JSON.stringify(t1)).not.toContain('one');
+    const d = driver<any>(ResourceType.IMAGE, id);
+    expect(await d.create(resourceProperties(t1, id, context()))).toMatchObject({ status: 'SUCCESS' });
+    const t2 = imageStack('iam-env', { environment: { MODE: 'two' } });
+    const [role2] = Object.values(deploy(t2));
+    expect(role2).not.toEqual(role1); // the staged object's hash is in the role's path
+    expect(await d.update(resourceProperties(t2, id, context()))).toMatchObject({ status: 'SUCCESS', data: { ImageVersion: '2.0' } });
+    const rolledBack = await d.rollback();
+    expect(rolledBack.reason).toBeUndefined();
+    expect(rolledBack).toMatchObject({ status: 'SUCCESS' });
+    const reads = checker.calls.filter((c) => c.action === 's3:GetObject');
+    expect(new Set(reads.map((c) => c.role))).toEqual(new Set([role1, role2]));
+    expect(reads.every((c) => c.allowed)).toBe(true);
+    const admin = microvmsClient(async () => ({ accessKeyId: 'test', secretAccessKey: 'test' }), 1);
+    const image = await admin.send(new GetMicrovmImageCommand({ imageIdentifier: 'iam-env' }));
+    const live = await admin.send(new GetMicrovmImageVersionCommand({ imageIdentifier: 'iam-env', imageVersion: image.latestActiveImageVersion }));
+    expect(live.environmentVariables).toEqual({ MODE: 'one' });
     expect(await d.delete()).toMatchObject({ status: 'SUCCESS' });
     expect(checker.unauthorized()).toEqual([]);
   });
@@ -288,7 +332,7 @@ describe('IAM-checked lifecycles', () => {
   test('the fleet reconciler runs under the fleet\'s own handler role, assumed by the provider role, in a reconciler session (issue 12 meets issue 14)', async () => {
     const t = synth((stack) => {
       const image = new MicroVmImage(stack, 'Image', { code: MicroVmCode.fromAsset(HELLO_IMAGE_DIR), imageName: 'iam-heal' });
-      new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 2 });
+      new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 2, runHookPayload: 'staged-heal-payload' });
     });
     deploy(t);
     const imageId = logicalId(t, ResourceType.IMAGE, 'Image');
@@ -331,6 +375,11 @@ describe('IAM-checked lifecycles', () => {
     expect(sessions).toEqual([reconcilerSessionName('run-1')]);
     const runCalls = checker.calls.filter((c) => c.role === fleetRole);
     expect(runCalls.some((c) => c.action === 'dynamodb:DeleteItem' && c.allowed)).toBe(true);
+    // The payload is staged: the deploy and the run read it with the fleet's role; the replacement got it.
+    expect(props.RunHookPayload).toBeUndefined();
+    expect(runCalls.filter((c) => c.action === 's3:GetObject' && c.allowed).length).toBeGreaterThanOrEqual(2);
+    expect(runPayloads.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(runPayloads)).toEqual(new Set(['staged-heal-payload']));
     expect(runCalls.some((c) => c.action === 'lambda:RunMicrovm' && c.allowed)).toBe(true);
     expect(checker.unauthorized()).toEqual([]);
   });

@@ -9,6 +9,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { BaseImage, MicroVmCode, MicroVmImage, MicroVmLogging, OsCapability } from '../src';
+import { stagedContent } from './support/iam-s3';
 import { handlerRole, handlerStatements } from './support/iam-template';
 import { HELLO_IMAGE_DIR, newStack } from './support/stack';
 
@@ -101,7 +102,7 @@ describe('MicroVmImage', () => {
   });
 
   test('renders every configurable property', () => {
-    const { stack } = newStack();
+    const { app, stack } = newStack();
     const logGroup = new logs.LogGroup(stack, 'Group');
     const connector = lambda.NetworkConnector.fromNetworkConnectorArn(stack, 'Nc', 'arn:aws:lambda:us-east-1:123456789012:network-connector:nc-0123456789abcdef0');
     const image = new MicroVmImage(stack, 'Image', {
@@ -121,20 +122,69 @@ describe('MicroVmImage', () => {
     });
     image.addEnvironment('EXTRA', '1');
     Tags.of(stack).add('costcenter', '42');
-    Template.fromStack(stack).hasResourceProperties('Custom::LambdaMicroVmImage', {
+    const t = Template.fromStack(stack);
+    // The literal environment is staged as an asset object (added variables included), not in the template.
+    const [props] = Object.values(t.findResources('Custom::LambdaMicroVmImage')).map((r) => r.Properties);
+    expect(stagedContent(app.outdir, props.StagedProperties)).toEqual({ Environment: { STAGE: 'test', EXTRA: '1' } });
+    t.hasResourceProperties('Custom::LambdaMicroVmImage', {
       Name: 'my-image',
       Description: 'test image',
       BaseImageVersion: '1',
       Logging: { LogGroup: { Ref: Match.stringLikeRegexp('Group') }, LogStream: 'builds' },
       MemoryMiB: '4096',
       OsCapabilities: ['ALL'],
-      Environment: { STAGE: 'test', EXTRA: '1' },
+      Environment: Match.absent(),
+      StagedProperties: { Bucket: 'cdk-hnb659fds-assets-123456789012-us-east-1', Key: Match.stringLikeRegexp('^[0-9a-f]{64}\\.json$') },
       Hooks: { Port: '9000', Ready: { TimeoutSeconds: '30' }, Validate: { TimeoutSeconds: '120' }, Run: { TimeoutSeconds: '10' }, Terminate: { TimeoutSeconds: '1' } },
       EgressConnectors: ['arn:aws:lambda:us-east-1:123456789012:network-connector:nc-0123456789abcdef0'],
       Tags: { team: 'a', costcenter: '42' },
       BuildTimeoutSeconds: '1200',
       TerminateMicroVmsOnDelete: 'true',
     });
+  });
+
+  test('environment: literal values are in no template, only in the staged object its handler role alone may read; tokens stay inline with a warning', () => {
+    const { app, stack } = newStack();
+    const param = new CfnParameter(stack, 'Mode');
+    const image = new MicroVmImage(stack, 'Image', { code: code(), imageName: 'env-image', environment: { SECRETISH: 'canary-value-1', MODE: param.valueAsString } });
+    image.addEnvironment('LATER', 'canary-value-2');
+    const t = Template.fromStack(stack);
+    expect(JSON.stringify(t.toJSON())).not.toMatch(/canary-value/);
+    const [props] = Object.values(t.findResources('Custom::LambdaMicroVmImage')).map((r) => r.Properties);
+    expect(props.Environment).toEqual({ MODE: { Ref: 'Mode' } });
+    expect(stagedContent(app.outdir, props.StagedProperties)).toEqual({ Environment: { SECRETISH: 'canary-value-1', LATER: 'canary-value-2' } });
+    const role = handlerRole(t, /^Image/);
+    expect(role.Properties.Path).toMatch(/^\/cdk-lambda-microvms\/[0-9a-f]{12}\/image\/env-image\/staged-[0-9a-f]{16}\/$/);
+    expect(handlerStatements(t, /^Image/)).toContainEqual({
+      Action: 's3:GetObject',
+      Effect: 'Allow',
+      Resource: arn(`:s3:::cdk-hnb659fds-assets-123456789012-us-east-1/${props.StagedProperties.Key}`),
+    });
+    Annotations.fromStack(stack).hasWarning('/TestStack/Image', Match.stringLikeRegexp('^environment \\(MODE\\) holds a token.*execution history'));
+    expect(() => image.addEnvironment('TOO_LATE', 'x')).toThrow(/staged already, at synthesis: add variables before `cdk synth`/);
+  });
+
+  test('environment: a new value is a new object and a new handler role path; the same values, the same', () => {
+    const synthRole = (value: string) => {
+      const { stack } = newStack();
+      new MicroVmImage(stack, 'Image', { code: code(), imageName: 'env-image', environment: { A: value } });
+      const t = Template.fromStack(stack);
+      const [props] = Object.values(t.findResources('Custom::LambdaMicroVmImage')).map((r) => r.Properties);
+      return { key: props.StagedProperties.Key, path: handlerRole(t, /^Image/).Properties.Path };
+    };
+    const [one, again, two] = [synthRole('1'), synthRole('1'), synthRole('2')];
+    expect(again).toEqual(one);
+    expect(two.key).not.toEqual(one.key);
+    expect(two.path).not.toEqual(one.path);
+  });
+
+  test('no environment: nothing staged, no S3 permission', () => {
+    const { stack } = newStack();
+    new MicroVmImage(stack, 'Image', { code: code(), imageName: 'plain' });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('Custom::LambdaMicroVmImage', { Environment: Match.absent(), StagedProperties: Match.absent() });
+    expect(JSON.stringify(handlerStatements(t, /^Image/))).not.toContain('s3:');
+    expect(handlerRole(t, /^Image/).Properties.Path).toMatch(/\/image\/plain\/$/);
   });
 
   test('logging disabled creates no log group and no log permissions', () => {

@@ -13,6 +13,7 @@ import { ImageVersionHandler } from '../../lambda/image-version/image-version-ha
 import { NetworkConnectorHandler } from '../../lambda/network-connector/network-connector-handler';
 import type { Clock } from '../../lambda/shared/clock';
 import { LambdaCoreClient } from '../../lambda/shared/lambda-core-client';
+import { readingStaged } from '../../lambda/shared/staged';
 import type { Handler } from '../../test/support/lifecycle-driver';
 
 export const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -25,9 +26,13 @@ export interface HandlerSet {
 
 /**
  * `secrets` answers GetSecretValue for a fleet's `runHookPayloadSecret` (by secret ARN, as the
- * template resolves it): the only other AWS service a handler reads.
+ * template resolves it), `staged` the S3 objects of the values a construct staged as an asset (an
+ * image's literal environment, a fleet's literal payload; by S3 key): the other AWS services a
+ * handler reads.
  */
-export function createHandlers(endpoint: string, region: string, clock: Clock, secrets: (arn: string) => string | undefined): HandlerSet {
+export function createHandlers(
+  endpoint: string, region: string, clock: Clock, secrets: (arn: string) => string | undefined, staged: (key: string) => string | undefined,
+): HandlerSet {
   const client = new LambdaMicrovmsClient({ endpoint, region, credentials: CREDENTIALS, maxAttempts: 8 });
   const runClient = new LambdaMicrovmsClient({ endpoint, region, credentials: CREDENTIALS, maxAttempts: 1 });
   const inventories = new Map<string, MemoryInventory>();
@@ -48,14 +53,22 @@ export function createHandlers(endpoint: string, region: string, clock: Clock, s
       return { ARN: id, SecretString: value };
     },
   } as unknown as SecretsManagerClient;
+  const read = async ({ Bucket, Key }: { Bucket: string; Key: string }) => {
+    const text = staged(Key);
+    if (text === undefined) {
+      throw Object.assign(new Error(`s3://${Bucket}/${Key} is not an asset of the stack the testbed deployed (deploy the Stack, not its template, so the testbed reads its cloud assembly)`),
+        { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+    }
+    return text;
+  };
   const core = new LambdaCoreClient({ endpoint, region, credentials: CREDENTIALS, clock });
   return {
     inventories,
     handlers: {
-      'Custom::LambdaMicroVmImage': new ImageHandler(client, { clock }),
-      'Custom::LambdaMicroVmImageVersion': new ImageVersionHandler(client, { clock }),
-      'Custom::LambdaNetworkConnector': new NetworkConnectorHandler(core, { clock }),
-      'Custom::LambdaMicroVmFleet': new FleetHandler(client, inventoryFor, { clock, runClient, secrets: secretsClient }),
+      'Custom::LambdaMicroVmImage': readingStaged(new ImageHandler(client, { clock }), read),
+      'Custom::LambdaMicroVmImageVersion': readingStaged(new ImageVersionHandler(client, { clock }), read),
+      'Custom::LambdaNetworkConnector': readingStaged(new NetworkConnectorHandler(core, { clock }), read),
+      'Custom::LambdaMicroVmFleet': readingStaged(new FleetHandler(client, inventoryFor, { clock, runClient, secrets: secretsClient }), read),
     },
   };
 }

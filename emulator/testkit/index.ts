@@ -13,11 +13,14 @@
  *
  * Only the four custom resource types of this library are deployed. Other resources (roles, VPCs,
  * secrets, asset buckets) are not: references to them resolve to stable made-up ids and ARNs in their
- * real formats. Time is the emulator's ManualClock: waiting costs no real time.
+ * real formats. The values the constructs stage as asset objects (an image's literal environment, a
+ * fleet's literal payload) are read from the deployed Stack's cloud assembly. Time is the emulator's
+ * ManualClock: waiting costs no real time.
  */
 import { randomUUID } from 'node:crypto';
 import { createHandlers, CREDENTIALS, HandlerSet } from './handlers';
 import { CfnTemplate, deployOrder, MICROVM_RESOURCE_TYPES, MicrovmResourceType, resolve } from './template';
+import { stagedObjects } from '../../test/support/iam-s3';
 import { LifecycleDriver, LifecycleResult } from '../../test/support/lifecycle-driver';
 import { EmulatorOptions, ManualClock, RunningEmulator, startEmulator } from '../src/index';
 
@@ -58,7 +61,11 @@ export interface DeployedResource {
   readonly physicalResourceId: string;
   /** What `Fn::GetAtt` reads (e.g. `ImageArn`, `ImageVersion`, `InstanceIds`). */
   readonly attributes: Readonly<Record<string, string>>;
-  /** The resolved properties the handler got (every intrinsic function evaluated). */
+  /**
+   * The resolved properties CloudFormation sends (every intrinsic function evaluated). Values the
+   * construct staged as an asset (a literal environment or payload) are under `StagedProperties`
+   * (bucket and key); the handler gets them merged back in.
+   */
   readonly properties: Readonly<Record<string, unknown>>;
 }
 
@@ -133,6 +140,8 @@ export class MicroVmTestbed {
   private readonly stackId: string;
   private stackName?: string;
   private readonly secrets: Record<string, string>;
+  /** The objects the deployed stacks staged as assets (what `cdk deploy` uploads), by S3 key. */
+  private readonly staged = new Map<string, string>();
   /** Construct path by logical id, from the last Stack deployed. */
   private readonly paths = new Map<string, string>();
 
@@ -151,7 +160,7 @@ export class MicroVmTestbed {
         clock.advance(ms);
       },
     };
-    this.set = createHandlers(emulator.url, emulator.region, handlerClock, (arn) => this.secretValue(arn));
+    this.set = createHandlers(emulator.url, emulator.region, handlerClock, (arn) => this.secretValue(arn), (key) => this.staged.get(key));
     this.stackId = `arn:aws:cloudformation:${emulator.region}:${emulator.account}:stack/${this.stackName ?? 'TestStack'}/${randomUUID()}`;
   }
 
@@ -346,7 +355,11 @@ export class MicroVmTestbed {
       // `<Stack>/<construct>/Resource/Default` → `<construct>`: the path the user wrote.
       this.paths.set(id, c.node.path.split('/').slice(1).join('/').replace(/(\/Resource)?(\/Default)?$/, ''));
     }
-    return Template.fromStack(stack as unknown as import('aws-cdk-lib').Stack).toJSON() as CfnTemplate;
+    const template = Template.fromStack(cdkStack).toJSON() as CfnTemplate;
+    // The literal values the constructs staged as assets (an image's environment, a fleet's payload).
+    const outdir = cdk.Stage.of(cdkStack)?.outdir;
+    if (outdir) stagedObjects(outdir, this.staged);
+    return template;
   }
 }
 

@@ -7,6 +7,7 @@ import type { ReconcilerInput } from '../../src/private/reconciler-wire';
 import { defaultClients, DispatchOptions } from '../provider/dispatch';
 import { reconcilerSessionName } from '../shared/credentials';
 import { isStackMissing } from '../shared/errors';
+import { s3Reader } from '../shared/staged';
 
 /** Stack statuses in which no CloudFormation operation runs and the template's values are in force. */
 const SETTLED = new Set(['CREATE_COMPLETE', 'UPDATE_COMPLETE', 'UPDATE_ROLLBACK_COMPLETE', 'IMPORT_COMPLETE', 'IMPORT_ROLLBACK_COMPLETE']);
@@ -72,6 +73,7 @@ export function reconcileFleet(event: ReconcilerInput, options: ReconcileOptions
     storeFor: (table) => new DynamoInventory(dynamo, table),
     deployState,
     secrets: refuseAfter(clients.secrets(credentials), deadline),
+    readStaged: s3Reader(refuseAfter(clients.s3(credentials), deadline)),
     throttles: () => throttles.reduce((n, c) => n + c.throttled, 0),
     clock: options.clock,
     ...options.reconciler,

@@ -19,6 +19,7 @@ import { log } from '../shared/log';
 import { listMicrovms } from '../shared/microvm-states';
 import type { MicrovmsApi } from '../shared/microvms-client';
 import { optionalInt, requireInt, toBool } from '../shared/props';
+import { ReadStaged, withStagedProperties } from '../shared/staged';
 import { clientToken } from '../shared/tokens';
 
 /** What CloudFormation is doing with the fleet's stack: the reconciler acts only when SETTLED. */
@@ -40,6 +41,8 @@ export interface ReconcilerOptions {
   readonly deployState: (stackId: string) => Promise<DeployState>;
   readonly clock?: Clock;
   readonly secrets?: SecretsManagerClient;
+  /** Reads the payload a fleet staged as an asset object (lambda/shared/staged.ts), with the fleet's role. */
+  readonly readStaged?: ReadStaged;
   /** Where EMF lines go. @default stdout */
   readonly metrics?: MetricsSink;
   /** Throttled answers seen by the clients so far (lambda/fleet/metrics.ts countThrottles). */
@@ -143,11 +146,12 @@ export class FleetReconciler {
     this.budgetMs = options.budgetMs ?? DEFAULT_BUDGET_MS;
   }
 
-  public async reconcile(input: ReconcilerInput): Promise<ReconcileReport> {
-    const fleetId = input.FleetId;
+  public async reconcile(scheduled: ReconcilerInput): Promise<ReconcileReport> {
+    const fleetId = scheduled.FleetId;
     const started = this.clock.now();
-    const state = await this.options.deployState(input.StackId);
+    const state = await this.options.deployState(scheduled.StackId);
     if (state !== 'SETTLED') return skipped(fleetId, `stack ${state.toLowerCase()}`);
+    const input = { ...scheduled, Fleet: await withStagedProperties(scheduled.Fleet, this.readStaged) };
     const store = this.options.storeFor(input.Fleet.TableName);
     const meta = await store.getMeta(fleetId);
     if (!meta) return skipped(fleetId, 'no inventory: the fleet was deleted or never created');
@@ -431,6 +435,11 @@ export class FleetReconciler {
     if (!image.latestActiveImageVersion) throw new Error(`MicroVM image ${imageArn} has no active version (state ${image.state})`);
     return image.latestActiveImageVersion;
   }
+
+  private readonly readStaged: ReadStaged = (location) => {
+    if (!this.options.readStaged) throw new Error(`the fleet's properties name staged values (s3://${location.Bucket}/${location.Key}) and this reconciler has no S3 reader`);
+    return this.options.readStaged(location);
+  };
 
   /** The /run payload: inline, or the secret's value (read per run, never logged). */
   private async payload(props: ReconcilerInput['Fleet']): Promise<string | undefined> {

@@ -31,6 +31,9 @@ const PROPERTY_ROLES: Record<keyof ImageWire, 'build' | 'identity' | 'tags' | 'h
   Architecture: 'build',
   OsCapabilities: 'build',
   Environment: 'build',
+  // Merged into Environment before the handler sees the event (lambda/shared/staged.ts); a new
+  // object key means new values.
+  StagedProperties: 'build',
   Hooks: 'build',
   EgressConnectors: 'build',
   Tags: 'tags',

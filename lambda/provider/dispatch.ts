@@ -6,6 +6,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { RECONCILER_INVOCATION } from '../../src/private/reconciler-wire';
@@ -19,6 +20,7 @@ import type { Clock } from '../shared/clock';
 import { sessionName, withPreviousRole } from '../shared/credentials';
 import type { IsCompleteRequest, OnEventRequest, ResourceHandler } from '../shared/framework';
 import { LambdaCoreClient } from '../shared/lambda-core-client';
+import { readingStaged, s3Reader } from '../shared/staged';
 
 /** Builds one request's clients from the credentials of a handler role session. */
 export interface ClientFactory {
@@ -29,6 +31,8 @@ export interface ClientFactory {
   lambdaCore(credentials: AwsCredentialIdentityProvider): LambdaCoreClient;
   dynamo(credentials: AwsCredentialIdentityProvider): DynamoDBClient;
   secrets(credentials: AwsCredentialIdentityProvider): SecretsManagerClient;
+  /** S3, for the values a resource staged as an asset object (lambda/shared/staged.ts). */
+  s3(credentials: AwsCredentialIdentityProvider): S3Client;
 }
 
 /** The clients of the real functions: endpoints and Region from the environment. */
@@ -38,6 +42,7 @@ export const defaultClients: ClientFactory = {
   lambdaCore: (credentials) => new LambdaCoreClient({ credentials }),
   dynamo: (credentials) => new DynamoDBClient({ credentials }),
   secrets: (credentials) => new SecretsManagerClient({ credentials }),
+  s3: (credentials) => new S3Client({ credentials }),
 };
 
 /** Gives the credentials of a role, in a session of the given name. */
@@ -68,7 +73,12 @@ export function withoutHandlerRole<E extends AnyRequest>(event: E): E {
   return { ...event, ResourceProperties: strip(event.ResourceProperties), OldResourceProperties: strip(event.OldResourceProperties) };
 }
 
-/** The handler for `event`'s resource type, with clients signed by the resource's own role. */
+/**
+ * The handler for `event`'s resource type, with clients signed by the resource's own role. It reads
+ * the values the resource staged as an asset object before the handler sees the event: the new
+ * properties' with the role's session, the old properties' with the previous role's (the one that
+ * may read them: a staged object's hash is part of its role's path).
+ */
 export function handlerFor(event: AnyRequest, options: DispatchOptions): ResourceHandler<any> {
   if (typeof event.RequestType !== 'string') {
     // The provider's onEvent function also serves scheduled reconciler runs (lambda/provider/index.ts):
@@ -76,6 +86,17 @@ export function handlerFor(event: AnyRequest, options: DispatchOptions): Resourc
     throw new Error(`an event with neither a RequestType (a Provider framework request) nor Invocation ${JSON.stringify(RECONCILER_INVOCATION)} `
       + `(a fleet reconciler run), with fields ${Object.keys(event).join(', ')}: this function serves only those two`);
   }
+  const handler = resourceHandlerFor(event, options);
+  const clients = options.clients ?? defaultClients;
+  const session = sessionName(event.RequestId);
+  const role = roleOf(event.ResourceProperties)!;
+  const previousRole = roleOf(event.OldResourceProperties);
+  const read = s3Reader(clients.s3(options.assumeRole(role, session)));
+  const readOld = previousRole && previousRole !== role ? s3Reader(clients.s3(options.assumeRole(previousRole, session))) : read;
+  return readingStaged(handler, read, readOld);
+}
+
+function resourceHandlerFor(event: AnyRequest, options: DispatchOptions): ResourceHandler<any> {
   const clients = options.clients ?? defaultClients;
   const role = roleOf(event.ResourceProperties);
   if (!role) {

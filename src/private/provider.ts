@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
-import { Duration, Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, Fn, Lazy, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -45,6 +45,13 @@ export interface HandlerRoleOptions {
    * (or rollback) that deletes the old physical resource with the old properties is done.
    */
   readonly identity: string[];
+  /**
+   * A last path segment known only at synthesis (the content hash of the values an image stages,
+   * which `addEnvironment` may still change after the construct): called when the template is
+   * resolved; undefined adds no segment.
+   * @default - none
+   */
+  readonly lateIdentity?: () => string | undefined;
   /** Exactly this resource's permissions. */
   readonly statements: iam.PolicyStatement[];
   /** For the role's description. */
@@ -182,16 +189,36 @@ export class MicroVmsProvider extends Construct {
    */
   public handlerRole(scope: Construct, options: HandlerRoleOptions): iam.Role {
     const segments = options.identity.map(pathSegment);
-    const rolePath = segments.some((s) => Token.isUnresolved(s))
-      ? Fn.join('', [this.rolePath, ...segments.flatMap((s) => [s, '/'])])
-      : `${this.rolePath}${segments.map((s) => `${s}/`).join('')}`;
+    const parts = [this.rolePath, ...segments.flatMap((s) => [s, '/'])];
+    const late = options.lateIdentity;
+    if (late) {
+      parts.push(Lazy.string({
+        produce: () => {
+          const segment = late();
+          return segment === undefined ? '' : `${pathSegment(segment)}/`;
+        },
+      }));
+    }
+    const rolePath = parts.some((s) => Token.isUnresolved(s)) ? Fn.join('', parts) : parts.join('');
+    const policy = new iam.PolicyDocument({ statements: options.statements });
     const role = new iam.Role(scope, 'HandlerRole', {
       description: `cdk-lambda-microvms: ${options.description}`,
       assumedBy: new iam.ArnPrincipal(this.role.roleArn),
       path: rolePath,
-      inlinePolicies: { Handler: new iam.PolicyDocument({ statements: options.statements }) },
+      inlinePolicies: { Handler: policy },
     });
+    HANDLER_POLICIES.set(role, policy);
     return role;
+  }
+
+  /**
+   * Adds statements to the inline policy of a role made by `handlerRole` (for permissions known
+   * only once the construct is complete, e.g. the object an image stages at synthesis).
+   */
+  public addToHandlerRole(role: iam.Role, ...statements: iam.PolicyStatement[]): void {
+    const policy = HANDLER_POLICIES.get(role);
+    if (!policy) throw new Error(`internal: ${role.node.path} is not a handler role`);
+    policy.addStatements(...statements);
   }
 
   /**
@@ -215,6 +242,9 @@ export class MicroVmsProvider extends Construct {
     return this._inventoryTable;
   }
 }
+
+/** The inline policy of each handler role (see `MicroVmsProvider.addToHandlerRole`). */
+const HANDLER_POLICIES = new WeakMap<iam.Role, iam.PolicyDocument>();
 
 /**
  * The name in an image ARN (`arn:<partition>:lambda:<region>:<account>:microvm-image:<name>`),

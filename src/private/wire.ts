@@ -23,6 +23,27 @@ export const ResourceType = {
  */
 export const HANDLER_ROLE_ARN = 'HandlerRoleArn';
 
+/**
+ * Where a resource's sensitive values are: an S3 object the construct staged at synth as a file
+ * asset of the stack (content-addressed: new values, new key). The object is a JSON object of wire
+ * properties (only those in STAGED_PROPERTY_NAMES), read by the handler with the resource's own
+ * role and merged into the properties before any handler sees them (lambda/shared/staged.ts).
+ * So the values are in no template, no CloudFormation event and no Step Functions execution.
+ */
+export interface StagedPropertiesWire {
+  readonly Bucket: string;
+  readonly Key: string;
+}
+
+/** The property of an image or a fleet that carries its StagedPropertiesWire. */
+export const STAGED_PROPERTIES = 'StagedProperties';
+
+/**
+ * The wire properties that may be staged. A map (Environment) is merged with the inline part of
+ * the same property, which holds the entries whose values are tokens (unknown at synth).
+ */
+export const STAGED_PROPERTY_NAMES: readonly string[] = ['Environment', 'RunHookPayload'];
+
 /** Context key: an endpoint URL that the provider functions send MicroVMs and Lambda Core calls to. */
 export const LOCAL_ENDPOINT_CONTEXT = 'cdk-lambda-microvms:localEndpoint';
 
@@ -97,7 +118,10 @@ export interface ImageProps {
   readonly MemoryMiB?: string;
   readonly Architecture: string;
   readonly OsCapabilities?: string[];
+  /** Only the variables whose name or value is a token; the others are in StagedProperties. */
   readonly Environment?: Record<string, string>;
+  /** The literal environment variables, as `{ Environment: {...} }`. */
+  readonly StagedProperties?: StagedPropertiesWire;
   readonly Hooks?: HooksWire;
   readonly EgressConnectors?: string[];
   readonly Tags?: Record<string, string>;
@@ -208,8 +232,10 @@ export interface FleetProps {
   readonly IdlePolicy?: FleetIdlePolicyWire;
   readonly MaximumDurationSeconds: string;
   readonly Logging?: LoggingWire;
-  /** Inline /run payload (not secret: it is in the template). */
+  /** Inline /run payload: only a payload that is a token (unknown at synth); a literal one is staged. */
   readonly RunHookPayload?: string;
+  /** A literal /run payload, as `{ RunHookPayload: "..." }`. */
+  readonly StagedProperties?: StagedPropertiesWire;
   /** A Secrets Manager secret whose SecretString is the /run payload, read at deploy time. */
   readonly RunHookPayloadSecretArn?: string;
   /** 'ROLLING' or 'REPLACE_ALL'. */

@@ -6,10 +6,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CreateMicrovmAuthTokenCommand, LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
-import { App } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
 import { MicroVmTestbed } from '../../emulator/testkit';
 import { deployOrder, referencesOf, resolve } from '../../emulator/testkit/template';
 import { ExampleStack } from '../../example/stack';
+import { MicroVmCode, MicroVmFleet, MicroVmImage } from '../../src';
 
 const EXAMPLE_IMAGE = path.join(__dirname, '..', '..', 'example', 'image');
 
@@ -108,4 +109,26 @@ test('a stack in another region than the emulator is refused with the fix', asyn
   const app = new App();
   const stack = new ExampleStack(app, 'Elsewhere', { imageDirectory: EXAMPLE_IMAGE, env: { region: 'eu-west-1', account: '123456789012' } });
   await expect(bed.deploy(stack)).rejects.toThrow("the stack's region is eu-west-1 but the testbed's emulator uses us-east-1: start it with MicroVmTestbed.start({ emulator: { region: 'eu-west-1' } })");
+});
+
+test('values staged as assets (an image\'s environment, a fleet\'s payload) reach the emulator from the cloud assembly', async () => {
+  const kit = await MicroVmTestbed.start();
+  try {
+    const stack = new Stack(new App(), 'StagedStack');
+    const image = new MicroVmImage(stack, 'Image', { code: MicroVmCode.fromAsset(EXAMPLE_IMAGE), environment: { MODE: 'staged-env' } });
+    new MicroVmFleet(stack, 'Fleet', { image, desiredCount: 1, runHookPayload: 'staged-payload' });
+    const r = await kit.deploy(stack);
+    expect([r.status, r.reason]).toEqual(['CREATE_COMPLETE', undefined]);
+    expect(kit.resource('Image').properties.StagedProperties).toBeDefined();
+    expect(JSON.stringify(kit.emulator.snapshot().images)).toContain('staged-env');
+    const fleet = kit.resource('Fleet');
+    const client = new LambdaMicrovmsClient(kit.clientConfig);
+    const token = await client.send(new CreateMicrovmAuthTokenCommand({
+      microvmIdentifier: fleet.attributes.InstanceIds, expirationInMinutes: 5, allowedPorts: [{ allPorts: {} }],
+    }));
+    const answer = await kit.emulator.endpoints.call(fleet.attributes.Endpoints, { path: '/', token: token.authToken!['X-aws-proxy-auth'] });
+    expect(JSON.parse(answer.body).runHookPayload).toBe('staged-payload');
+  } finally {
+    await kit.close();
+  }
 });

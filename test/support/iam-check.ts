@@ -137,7 +137,7 @@ export class IamChecker {
   };
 
   /** Checks every command an SDK v3 client sends (`service`: how its actions are named). */
-  public attach<C extends { middlewareStack: any; config: any }>(client: C, service: 'lambda' | 'dynamodb' | 'secretsmanager'): C {
+  public attach<C extends { middlewareStack: any; config: any }>(client: C, service: 'lambda' | 'dynamodb' | 'secretsmanager' | 's3'): C {
     client.middlewareStack.add((next: any, context: any) => async (args: any) => {
       const identity = await client.config.credentials();
       await this.check(identity.accessKeyId, args.input, this.requestsFor(service, context.commandName.replace(/Command$/, ''), args.input));
@@ -211,6 +211,7 @@ export class IamChecker {
       return tables.map((t) => ({ action, resource: `arn:aws:dynamodb:${this.env.region}:${this.env.account}:table/${t}` }));
     }
     if (service === 'secretsmanager') return [{ action, resource: input.SecretId }];
+    if (service === 's3') return [{ action, resource: `arn:aws:s3:::${input.Bucket}/${input.Key}` }];
     const passRole = (arn: string | undefined): IamRequest[] => (arn ? [{ action: 'iam:PassRole', resource: arn, context: { 'iam:PassedToService': 'lambda.amazonaws.com' } }] : []);
     switch (operation) {
       case 'CreateMicrovmImage':
