@@ -36,7 +36,23 @@ const BASELINE_COMMIT = 'e3074c7';
 const CREDS = { accessKeyId: 'test', secretAccessKey: 'test' };
 const BASE_IMAGE = 'arn:aws:lambda:us-east-1:aws:microvm-image:al2023-1';
 
-type Variant = 'new' | 'new, adaptive' | 'baseline' | 'naive';
+type Variant = 'new' | 'new, adaptive' | 'new, alone' | 'baseline' | 'naive';
+
+/** Where a scenario's time went (emulator seconds), for the second table. */
+interface Breakdown {
+  /** Before the first paced call (onEvent, the first round's reads and writes). */
+  readonly lead: number;
+  /** One call per instance at the physical limit: (instances - 1) / rate. */
+  readonly paced: number;
+  /** While no isComplete ran between the first and the last paced call (the waiter's 15 s). */
+  readonly gaps: number;
+  /** The rest of the span from the first to the last paced call: pacing below the limit, throttle waits, rounds' own time. */
+  readonly paceLoss: number;
+  /** After the last paced call until the answer (boot or stop, observing, the waiter). */
+  readonly tail: number;
+  /** Time the event loop was blocked past 10 ms real (the process's CPU, counted at `speed`). */
+  readonly loopLag: number;
+}
 
 interface Row {
   readonly variant: Variant;
@@ -52,6 +68,7 @@ interface Row {
   readonly failed: number;
   readonly polls: number;
   readonly minReady?: number;
+  readonly breakdown: Breakdown;
 }
 
 interface Handler {
@@ -95,6 +112,10 @@ class Account {
   }
 
   public throttled = 0;
+  /** Emulator times at which RunMicrovm / TerminateMicrovm calls (each attempt) were sent. */
+  public readonly sent: Record<string, number[]> = { RunMicrovmCommand: [], TerminateMicrovmCommand: [] };
+  /** [start, end] of every isComplete call, emulator time. */
+  public readonly steps: Array<[number, number]> = [];
   public readonly clock: { now(): number; sleep(ms: number): Promise<void> };
 
   private constructor(public readonly emu: RunningEmulator, public readonly speed: number, public readonly imageArn: string) {
@@ -109,7 +130,8 @@ class Account {
   /** An SDK client on this emulator; every 429 it receives (each attempt) is counted. */
   client(maxAttempts?: number): LambdaMicrovmsClient {
     const c = new LambdaMicrovmsClient({ endpoint: this.emu.url, region: this.emu.region, credentials: CREDS, maxAttempts });
-    c.middlewareStack.add((next) => async (args) => {
+    c.middlewareStack.add((next, context) => async (args) => {
+      this.sent[context.commandName ?? '']?.push(this.clock.now());
       try {
         return await next(args);
       } catch (err) {
@@ -170,22 +192,89 @@ interface Fleet {
   ids(): Set<string>;
 }
 
-async function newFleet(variant: Variant, account: Account, name: string): Promise<Fleet> {
-  const adaptiveLaunchRate = variant === 'new, adaptive';
-  if (adaptiveLaunchRate) variant = 'new';
+/** Records when each isComplete call ran. */
+function timed(account: Account, handler: Handler): Handler {
+  return {
+    onEvent: (e) => handler.onEvent(e),
+    isComplete: async (e) => {
+      const start = account.clock.now();
+      try {
+        return await handler.isComplete(e);
+      } finally {
+        account.steps.push([start, account.clock.now()]);
+      }
+    },
+  };
+}
+
+/**
+ * A fleet of `variant`; fleets given the same `table` share it, as the fleets of one stack share
+ * the stack's inventory table (and with it the 'shared' pacing schedule).
+ */
+async function newFleet(variant: Variant, account: Account, name: string, table?: unknown): Promise<Fleet> {
+  const pacing = variant === 'new, adaptive' ? 'adaptive' : variant === 'new, alone' ? 'alone' : 'shared';
+  if (variant.startsWith('new')) variant = 'new';
+  const driverFor = (handler: Handler) => new LifecycleDriver<FleetProps>({
+    handler: timed(account, handler), resourceType: 'Custom::LambdaMicroVmFleet', logicalResourceId: name, wait: (ms) => account.clock.sleep(ms),
+  });
   if (variant === 'naive') {
     const naive = new NaiveHandler(account.client(), account.imageArn);
-    const driver = new LifecycleDriver<FleetProps>({ handler: naive, resourceType: 'Custom::LambdaMicroVmFleet', logicalResourceId: name, wait: (ms) => account.clock.sleep(ms) });
-    return { driver, ids: () => new Set((naive as any).ids as string[]) };
+    return { driver: driverFor(naive), ids: () => new Set((naive as any).ids as string[]) };
   }
   const mod = await handlerModule(variant);
-  const inventory = new mod.MemoryInventory();
-  const options = { clock: account.clock, runClient: account.client(1), adaptiveLaunchRate };
+  const inventory = table ?? new mod.MemoryInventory();
+  const options = { clock: account.clock, runClient: account.client(1), pacing, metrics: () => undefined };
   const handler = new mod.FleetHandler(account.client(8), () => inventory, options);
-  const driver = new LifecycleDriver<FleetProps>({ handler, resourceType: 'Custom::LambdaMicroVmFleet', logicalResourceId: name, wait: (ms) => account.clock.sleep(ms) });
   return {
-    driver,
-    ids: () => new Set([...inventory.items.values()].map((i: any) => i.microvmId).filter(Boolean)),
+    driver: driverFor(handler),
+    ids: () => new Set([...(inventory as any).items.values()].map((i: any) => i.microvmId).filter(Boolean)),
+  };
+}
+
+/** Emulator ms the event loop is blocked past 10 ms real, summed, while `on`. */
+class LoopLag {
+  public lagMs = 0;
+  private timer?: NodeJS.Timeout;
+  constructor(private readonly speed: number) {}
+  start(): void {
+    this.lagMs = 0;
+    let last = Date.now();
+    this.timer = setInterval(() => {
+      const now = Date.now();
+      this.lagMs += Math.max(0, now - last - 20) * this.speed;
+      last = now;
+    }, 10);
+  }
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/** Splits [t0, t1] by the paced calls of `op` and the isComplete calls (see Breakdown). */
+function breakdown(account: Account, op: string, rate: number, instances: number, t0: number, t1: number, loopLagMs: number): Breakdown {
+  const calls = account.sent[op].filter((t) => t >= t0 && t <= t1);
+  const first = calls.length ? calls[0] : t1;
+  const last = calls.length ? calls[calls.length - 1] : t1;
+  // Time in [first, last] covered by no isComplete call.
+  const steps = account.steps.filter(([a, b]) => b >= t0 && a <= t1).sort((x, y) => x[0] - y[0]);
+  let covered = 0;
+  let edge = first;
+  for (const [a, b] of steps) {
+    const from = Math.max(a, edge);
+    const to = Math.min(b, last);
+    if (to > from) covered += to - from;
+    edge = Math.max(edge, Math.min(b, last));
+  }
+  const span = last - first;
+  const paced = Math.max(0, Math.min(calls.length, instances) - 1) * 1000 / rate;
+  const gaps = span - covered;
+  return {
+    lead: (first - t0) / 1000,
+    paced: paced / 1000,
+    gaps: gaps / 1000,
+    paceLoss: (span - gaps - paced) / 1000,
+    tail: (t1 - last) / 1000,
+    loopLag: loopLagMs / 1000,
   };
 }
 
@@ -194,6 +283,8 @@ async function measure(account: Account, variant: Variant, scenario: string, ins
   op: () => Promise<LifecycleResult[]>, sampleReady?: () => number): Promise<Row> {
   account.emu.resetStats();
   account.throttled = 0;
+  const lag = new LoopLag(account.speed);
+  lag.start();
   const vmsBefore = account.vms().length;
   let minReady: number | undefined;
   let sampling = !!sampleReady;
@@ -205,7 +296,9 @@ async function measure(account: Account, variant: Variant, scenario: string, ins
   })();
   const t0 = account.clock.now();
   const results = await op();
-  const seconds = (account.clock.now() - t0) / 1000;
+  const t1 = account.clock.now();
+  const seconds = (t1 - t0) / 1000;
+  lag.stop();
   sampling = false;
   await sampler;
   const ops = account.emu.stats().operations;
@@ -227,6 +320,8 @@ async function measure(account: Account, variant: Variant, scenario: string, ins
     failed: isLaunch ? Math.max(0, wanted - launched) : 0,
     polls: results.reduce((a, r) => a + r.polls, 0),
     minReady,
+    breakdown: isLaunch ? breakdown(account, 'RunMicrovmCommand', RUN_RATE, instances, t0, t1, lag.lagMs)
+      : breakdown(account, 'TerminateMicrovmCommand', TERMINATE_RATE, instances, t0, t1, lag.lagMs),
   };
 }
 
@@ -236,19 +331,22 @@ const idealCreate = (n: number) => n / RUN_RATE + bootSeconds;
 const idealReplace = (n: number) => n / RUN_RATE + bootSeconds + stopSeconds;
 const idealDelete = (n: number) => n / TERMINATE_RATE + stopSeconds;
 
+/** Scenario groups to run (`--scenarios small,big,ten`): create 100; create, roll and delete 1000; 10 fleets. */
+const SCENARIOS = new Set(argValue('scenarios', 'small,big,ten').split(','));
+
 async function runVariant(variant: Variant, speed: number): Promise<Row[]> {
   const rows: Row[] = [];
   const log = (r: Row) => {
     rows.push(r);
     console.error(`  ${JSON.stringify(r)}`);
   };
-  {
+  if (SCENARIOS.has('small')) {
     const account = await Account.start(speed);
     const fleet = await newFleet(variant, account, 'Small');
     log(await measure(account, variant, 'create 100', 100, idealCreate(100), async () => [await fleet.driver.create(fleetProps(account, { DesiredCount: '100' }))]));
     await account.emu.close();
   }
-  {
+  if (SCENARIOS.has('big')) {
     const account = await Account.start(speed);
     const fleet = await newFleet(variant, account, 'Big');
     const props = (over: Partial<FleetProps>) => fleetProps(account, { DesiredCount: '1000', ...over });
@@ -264,9 +362,11 @@ async function runVariant(variant: Variant, speed: number): Promise<Row[]> {
     log(await measure(account, variant, 'delete 1000', 1000, idealDelete(1000), async () => [await fleet.driver.delete()]));
     await account.emu.close();
   }
-  for (const v of variant === 'new' ? ['new', 'new, adaptive'] as const : [variant]) {
+  for (const v of !SCENARIOS.has('ten') ? [] : variant === 'new' ? ['new', 'new, adaptive', 'new, alone'] as const : [variant]) {
     const account = await Account.start(speed);
-    const fleets = await Promise.all(Array.from({ length: 10 }, (_, i) => newFleet(v, account, `Fleet${i}`)));
+    // One stack: the ten fleets share its inventory table.
+    const table = v === 'naive' ? undefined : new (await handlerModule(v === 'baseline' ? 'baseline' : 'new')).MemoryInventory();
+    const fleets = await Promise.all(Array.from({ length: 10 }, (_, i) => newFleet(v, account, `Fleet${i}`, table)));
     log(await measure(account, v, '10 fleets x 100 at once', 1000, idealCreate(1000),
       () => Promise.all(fleets.map((f) => f.driver.create(fleetProps(account, { DesiredCount: '100' }))))));
     await account.emu.close();
@@ -274,7 +374,7 @@ async function runVariant(variant: Variant, speed: number): Promise<Row[]> {
   return rows;
 }
 
-function table(rows: Row[]): void {
+function printRows(rows: Row[]): void {
   const head = ['scenario', 'launcher', 'result', 'time (s)', 'ideal (s)', 'of ideal', 'Run/inst', 'Term/inst', 'throttled', 'dupes', 'failed', 'polls', 'min ready'];
   const cells = rows.map((r) => [
     r.scenario, r.variant, r.status, r.seconds.toFixed(0), r.idealSeconds.toFixed(0), (r.idealSeconds / r.seconds).toFixed(2),
@@ -282,6 +382,10 @@ function table(rows: Row[]): void {
     r.minReady === undefined ? '' : String(r.minReady),
   ]);
   printTable(head, cells, 3);
+  console.log('\nWhere the time went (emulator seconds; paced calls: RunMicrovm, or TerminateMicrovm for a delete):\n');
+  const bhead = ['scenario', 'launcher', 'time', 'lead', 'paced calls', 'waiter gaps', 'pace loss', 'tail', 'loop lag'];
+  printTable(bhead, rows.map((r) => [r.scenario, r.variant, r.seconds.toFixed(1), ...[r.breakdown.lead, r.breakdown.paced, r.breakdown.gaps,
+    r.breakdown.paceLoss, r.breakdown.tail, r.breakdown.loopLag].map((x) => x.toFixed(1))]), 2);
 }
 
 async function main(): Promise<void> {
@@ -299,7 +403,7 @@ async function main(): Promise<void> {
   const order = [...new Set(rows.map((r) => r.scenario))];
   rows.sort((a, b) => order.indexOf(a.scenario) - order.indexOf(b.scenario));
   console.log('');
-  table(rows);
+  printRows(rows);
   console.log(`
 of ideal: the ideal time (instances at the physical limit: RunMicrovm ${RUN_RATE}/s plus one boot; TerminateMicrovm ${TERMINATE_RATE}/s plus one stop; a replacement
 is bound by its launches) over the measured time, from onEvent to the answer CloudFormation gets. Run/inst, Term/inst: calls per instance,
