@@ -3,10 +3,13 @@
  * driver with the Provider framework's 15-second waiter, against the emulator with its default rate
  * limits (RunMicrovm 5/s, TerminateMicrovm 10/s) and state delays, on the emulator's clock.
  *
- * Run: npx tsx bench/fleet-deploy.ts [--speed 5] [--baseline-speed 20] [--only new,baseline,naive]
+ * Run: npx tsx bench/fleet-deploy.ts [--speed 5] [--baseline-speed 20] [--naive-speed 20] [--only new,baseline,naive]
+ *        [--scenarios small,big,ten]
  *
  * Three launchers, side by side in one table:
- * - new: this tree's handler (lambda/fleet);
+ * - new: this tree's handler (lambda/fleet), its calls on the stack's shared schedule (the default
+ *   pacing); for 10 fleets also 'new, adaptive' (adaptive backoff) and 'new, alone' (each fleet at
+ *   the full rate as if alone);
  * - baseline: the handler of commit e3074c7 (before issue 13), extracted with `git archive` into
  *   node_modules/.cache (no second copy of the handler is kept in the tree);
  * - naive: every RunMicrovm (or TerminateMicrovm) at once with the SDK's standard retries, then
@@ -14,12 +17,14 @@
  *
  * Scenarios: create 100; create 1000, then a rolling update of those 1000 with the default batch,
  * another with a large batch (200), and the delete of the 1000; 10 fleets × 100 created at once
- * (one account: they share the RunMicrovm rate). Every time is emulator time: the emulator runs on
- * a RealClock at `speed` × real time, the handler's clock and the waiter sleep on it.
+ * (one account and one stack: they share the RunMicrovm rate and the inventory table). Every time is
+ * emulator time: the emulator runs on a RealClock at `speed` × real time, the handler's clock and
+ * the waiter sleep on it. A second table says where each scenario's time went (see Breakdown).
  */
 // eslint-disable-next-line import/no-extraneous-dependencies -- benchmark only, never shipped
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   CreateMicrovmImageCommand, GetMicrovmCommand, GetMicrovmImageCommand, LambdaMicrovmsClient, RunMicrovmCommand, TerminateMicrovmCommand,
@@ -382,33 +387,45 @@ function printRows(rows: Row[]): void {
     r.minReady === undefined ? '' : String(r.minReady),
   ]);
   printTable(head, cells, 3);
-  console.log('\nWhere the time went (emulator seconds; paced calls: RunMicrovm, or TerminateMicrovm for a delete):\n');
-  const bhead = ['scenario', 'launcher', 'time', 'lead', 'paced calls', 'waiter gaps', 'pace loss', 'tail', 'loop lag'];
-  printTable(bhead, rows.map((r) => [r.scenario, r.variant, r.seconds.toFixed(1), ...[r.breakdown.lead, r.breakdown.paced, r.breakdown.gaps,
+}
+
+function printBreakdown(rows: Row[]): void {
+  console.log('\nWhere the time went (emulator seconds; the paced call is RunMicrovm, or TerminateMicrovm for a delete):\n');
+  const head = ['scenario', 'launcher', 'time', 'lead', 'paced calls', 'waiter gaps', 'pace loss', 'tail', 'loop lag'];
+  printTable(head, rows.map((r) => [r.scenario, r.variant, r.seconds.toFixed(1), ...[r.breakdown.lead, r.breakdown.paced, r.breakdown.gaps,
     r.breakdown.paceLoss, r.breakdown.tail, r.breakdown.loopLag].map((x) => x.toFixed(1))]), 2);
+  console.log(`
+time = lead + paced calls + waiter gaps + pace loss + tail. lead: until the first paced call. paced calls: one per instance at the
+limit. waiter gaps: between the first and the last paced call, while no isComplete ran (the framework's 15 s). pace loss: the rest of
+that span (calls below the limit: throttle waits, rounds' own time, retries). tail: after the last paced call (boot or stop, observing,
+a last poll). loop lag: how long the benchmark's event loop was blocked (its CPU on a shared machine, charged at the clock's speed;
+part of the other columns, not added to them).`);
 }
 
 async function main(): Promise<void> {
   const speed = Number(argValue('speed', '5'));
   const baselineSpeed = Number(argValue('baseline-speed', '20'));
+  const naiveSpeed = Number(argValue('naive-speed', '20'));
   const only = argValue('only', 'new,baseline,naive').split(',') as Variant[];
   process.env.MICROVMS_HANDLER_QUIET = '1';
   console.log(`Emulator: RunMicrovm ${RUN_RATE}/s, TerminateMicrovm ${TERMINATE_RATE}/s (default limits), vmStart ${bootSeconds} s, vmTerminate ${stopSeconds} s; ` +
-    `clock at ${speed}x real time (baseline ${baselineSpeed}x); the framework's waiter polls every 15 s.`);
+    `clock at ${speed}x real time (baseline ${baselineSpeed}x, naive ${naiveSpeed}x); the framework's waiter polls every 15 s; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}.`);
   const rows: Row[] = [];
   for (const v of only) {
     console.error(`${v}:`);
-    rows.push(...await runVariant(v, v === 'baseline' ? baselineSpeed : speed));
+    rows.push(...await runVariant(v, v === 'baseline' ? baselineSpeed : v === 'naive' ? naiveSpeed : speed));
   }
   const order = [...new Set(rows.map((r) => r.scenario))];
   rows.sort((a, b) => order.indexOf(a.scenario) - order.indexOf(b.scenario));
   console.log('');
   printRows(rows);
+  console.log(`load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   console.log(`
 of ideal: the ideal time (instances at the physical limit: RunMicrovm ${RUN_RATE}/s plus one boot; TerminateMicrovm ${TERMINATE_RATE}/s plus one stop; a replacement
 is bound by its launches) over the measured time, from onEvent to the answer CloudFormation gets. Run/inst, Term/inst: calls per instance,
 all attempts, throttled included. throttled: 429 answers. dupes/failed: MicroVMs launched beyond / short of the desired count.
 polls: isComplete calls. min ready: the fewest RUNNING instances seen (every 2 s) during a rolling update (the fleet wants 1000).`);
+  printBreakdown(rows);
 }
 
 main().catch((e) => {

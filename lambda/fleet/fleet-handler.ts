@@ -13,7 +13,8 @@ import { describeError, LaunchRequest, LaunchResult, Launcher, Pace, SharedPace,
 import { instanceCounts, MetricsSink, publishFleetMetrics, STDOUT_SINK } from './metrics';
 import { plan, Plan } from './plan';
 import {
-  FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, MAX_HANDLER_WAIT_SECONDS, MAX_RUN_HOOK_PAYLOAD_BYTES, SERVICE_DEFAULT_MEMORY_MIB,
+  FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, IS_COMPLETE_TIMEOUT_SECONDS, MAX_HANDLER_WAIT_SECONDS, MAX_RUN_HOOK_PAYLOAD_BYTES,
+  SERVICE_DEFAULT_MEMORY_MIB,
 } from '../../src/private/wire';
 import type { Clock } from '../shared/clock';
 import { classifyError, errorMessage, errorName } from '../shared/errors';
@@ -33,20 +34,21 @@ type CompleteEvent = IsCompleteRequest<FleetProps, FleetProgress>;
 /** An instance missing from ListMicrovms this long after launch is gone (the list is eventually consistent). */
 const LIST_GRACE_MS = 60_000;
 /**
- * Work per isComplete call before it returns: the function's 2 minutes less room for the calls in
- * flight and the final writes. The framework waits 15 s between calls, so each call works on
- * continuously for as long as it safely can.
+ * Work per isComplete call before it returns: the function's timeout (5 minutes) less 30 s of room
+ * for the calls in flight, the observing grace and the final writes. The framework waits 15 s
+ * between calls, so each call works on continuously for as long as it safely can (with the former
+ * 2-minute function and 105 s steps, a 1000-instance deploy lost two 15 s waits).
  */
-const DEFAULT_STEP_BUDGET_MS = 105_000;
+const DEFAULT_STEP_BUDGET_MS = (IS_COMPLETE_TIMEOUT_SECONDS - 30) * 1000;
 /** Within a step, readiness is observed again this often while the fleet waits for instances. */
 const ROUND_MS = 1_500;
 /**
  * When everything has been sent and the fleet only waits for states (the last launches booting,
- * the last terminations stopping), a step keeps observing, sending nothing, for this share of its
- * budget past it (7 s of 105 s, inside the function's 2 minutes): the operation answers in this
+ * the last terminations stopping), a step keeps observing, sending nothing, this long past its
+ * budget (at most a fifteenth of it), inside the function's timeout: the operation answers in this
  * poll instead of 15 s later in the next one.
  */
-const OBSERVE_GRACE_SHARE = 1 / 15;
+const OBSERVE_GRACE_MS = 7_000;
 /**
  * Launches recorded ahead of the launcher: this many seconds of its rate, so its queue outlasts a
  * round even when rounds run slow (a rolling update's planner bounds it further by the batch).
@@ -102,6 +104,11 @@ interface Target extends Fence {
 class Background {
   public readonly launching = new Set<string>();
   public readonly terminating = new Set<string>();
+  /**
+   * Slots whose TerminateMicrovm this step has had accepted: never terminated again in the step,
+   * even when a full observation listed before the call lands after it and says RUNNING.
+   */
+  public readonly terminated = new Set<string>();
   public readonly suspending = new Set<string>();
   public readonly resuming = new Set<string>();
   private readonly running = new Set<Promise<void>>();
@@ -190,6 +197,10 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     this.runClient = options.runClient ?? client;
     this.stepBudgetMs = options.stepBudgetMs ?? DEFAULT_STEP_BUDGET_MS;
     this.random = options.random ?? Math.random;
+  }
+
+  private observeGraceMs(): number {
+    return Math.min(OBSERVE_GRACE_MS, this.stepBudgetMs / 15);
   }
 
   /** The stack-wide schedule of an operation (pacing 'shared', the default); undefined: each fleet paces itself. */
@@ -299,7 +310,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
         resume: new TokenBucket(RESUME_RATE, 1, this.clock),
       },
       stepEnd,
-      observeEnd: stepEnd + this.stepBudgetMs * OBSERVE_GRACE_SHARE,
+      observeEnd: stepEnd + this.observeGraceMs(),
       sendsPending: true,
       observedAllAt: 0,
       launched: 0,
@@ -393,7 +404,8 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     if (full) work.observedAllAt = this.clock.now();
     work.observed = records;
     // What this step already asked for counts as done for the plan.
-    const planned = records.map((r) => (busy.terminating.has(r.sk) ? { ...r, state: 'TERMINATING' }
+    const stopping = (r: SlotRecord) => busy.terminating.has(r.sk) || (busy.terminated.has(r.sk) && !['TERMINATED', 'GONE'].includes(r.state ?? ''));
+    const planned = records.map((r) => (stopping(r) ? { ...r, state: 'TERMINATING' }
       : busy.suspending.has(r.sk) && r.state === 'RUNNING' ? { ...r, state: 'SUSPENDING' } : r));
 
     const p = plan({
@@ -461,10 +473,13 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
         }
       });
     };
-    const terminate = pick(p.terminate, busy.terminating);
+    const terminate = pick(p.terminate, busy.terminating).filter((r) => !busy.terminated.has(r.sk));
     // Kept on record as TERMINATING (they still hold memory) until observed stopped.
-    start('terminating', terminate, busy.terminating, async () => (await this.terminate(terminate, work.buckets.terminate, work.stepEnd))
-      .map((r) => ({ ...r, state: 'TERMINATING' })));
+    start('terminating', terminate, busy.terminating, async () => {
+      const done = await this.terminate(terminate, work.buckets.terminate, work.stepEnd);
+      done.forEach((r) => busy.terminated.add(r.sk));
+      return done.map((r) => ({ ...r, state: 'TERMINATING' }));
+    });
     const suspend = pick(p.suspend, busy.suspending);
     start('suspending (warm pool)', suspend, busy.suspending, async () => (await this.transition(suspend, work.buckets.suspend, work.stepEnd,
       (id) => new SuspendMicrovmCommand({ microvmIdentifier: id }))).map((r) => ({ ...r, state: 'SUSPENDING' })));
@@ -740,7 +755,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     const fleetId = progress.fleetId;
     const fence: Fence = { generation: progress.generation, requestId: event.RequestId };
     const stepEnd = this.clock.now() + this.stepBudgetMs;
-    const observeEnd = stepEnd + this.stepBudgetMs * OBSERVE_GRACE_SHARE;
+    const observeEnd = stepEnd + this.observeGraceMs();
     for (;;) {
       const meta = await inventory.getMeta(fleetId);
       // The meta item is gone once a delete finished: another poll of this delete did the work.
