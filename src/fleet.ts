@@ -383,7 +383,13 @@ export interface MicroVmFleetProps {
    */
   readonly suspendAfterLaunch?: boolean;
   /**
-   * RunMicrovm calls per second (the account's RunMicrovm rate quota is 5 by default).
+   * RunMicrovm calls per second (the account's RunMicrovm rate quota is 5 by default). The fleets
+   * of one stack deploying at the same time share one schedule of RunMicrovm (and TerminateMicrovm,
+   * 10/s) calls, kept in the stack's inventory table with conditional writes: together they keep to
+   * this rate, and a fleet deploying alone gets all of it. Until issue 13 each fleet launched at
+   * this rate as if alone, so ten fleets deploying at once offered ten times the quota and were
+   * mostly throttled. Fleets of other stacks deploying at the same time are not on the schedule:
+   * their throttles are retried with backoff.
    * @default 5
    */
   readonly launchRate?: number;
@@ -444,7 +450,8 @@ export interface MicroVmFleetProps {
  *
  * Launches are idempotent: each RunMicrovm carries a clientToken derived from the fleet,
  * generation and slot, recorded in the table before the call, so a retried or restarted handler
- * re-issues the same tokens and never launches twice. Calls are paced at `launchRate`; throttling
+ * re-issues the same tokens and never launches twice. Calls are paced at `launchRate`, on one
+ * schedule shared by the stack's fleets (in the inventory table); throttling
  * and transient errors back off with jitter; a memory quota refusal fails the deploy at once with
  * the quota arithmetic. A failed create terminates everything it launched before it reports.
  *

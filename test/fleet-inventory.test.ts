@@ -83,6 +83,28 @@ describe('DynamoInventory (the inventory the Lambda handler uses)', () => {
     ddb.on(PutItemCommand).rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }));
     expect(await inventory().putMetaIf({ pk: 'fleet-1', sk: 'meta', generation: 3, requestId: 's', nextSlot: 0 }, { generation: 2, requestId: 'r' })).toBe(false);
   });
+
+  test('reserveCall: one conditional write on the schedule item; a write that lost to another fleet reads and reserves again', async () => {
+    ddb.on(GetItemCommand)
+      .resolvesOnce({})
+      .resolvesOnce({ Item: { pk: { S: 'pace#RunMicrovm' }, sk: { S: 'pace' }, next: { N: '1200' } } });
+    ddb.on(PutItemCommand)
+      .rejectsOnce(new ConditionalCheckFailedException({ message: 'taken', $metadata: {} }))
+      .resolves({});
+    // Another fleet reserved 1000 first: this call goes at 1200, and the schedule moves to 1400.
+    expect(await inventory().reserveCall('RunMicrovm', 200, 1000, 200)).toBe(1200);
+    const puts = ddb.commandCalls(PutItemCommand).map((c) => c.args[0].input);
+    expect(puts[0]).toMatchObject({ ConditionExpression: 'attribute_not_exists(pk)', Item: { pk: { S: 'pace#RunMicrovm' }, next: { N: '1000' } } });
+    expect(puts[0].ExpressionAttributeValues).toBeUndefined();
+    expect(puts[1]).toMatchObject({ ConditionExpression: '#next = :seen', ExpressionAttributeValues: { ':seen': { N: '1200' } }, Item: { next: { N: '1400' } } });
+    expect(ddb.commandCalls(GetItemCommand)[0].args[0].input.ConsistentRead).toBe(true);
+  });
+
+  test('reserveCall: an idle schedule lets a caller catch up by lagMs, no more', async () => {
+    ddb.on(GetItemCommand).resolves({ Item: { pk: { S: 'pace#TerminateMicrovm' }, sk: { S: 'pace' }, next: { N: '10' } } });
+    ddb.on(PutItemCommand).resolves({});
+    expect(await inventory().reserveCall('TerminateMicrovm', 100, 5000, 100)).toBe(4900);
+  });
 });
 
 describe('MemoryInventory (the same fence)', () => {

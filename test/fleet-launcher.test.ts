@@ -1,6 +1,7 @@
 import { CreateMicrovmImageCommand, LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
 import { ManualClock, RunningEmulator, startEmulator } from '../emulator/src';
-import { Launcher } from '../lambda/fleet/launcher';
+import { MemoryInventory } from '../lambda/fleet/inventory';
+import { Launcher, SharedPace } from '../lambda/fleet/launcher';
 import type { Clock } from '../lambda/shared/clock';
 
 const CREDS = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -46,5 +47,43 @@ describe('Launcher: one account-wide RunMicrovm rate (adaptive backoff)', () => 
     expect(adaptive.rates.every((r) => r < 5)).toBe(true);
     expect(adaptive.calls).toBeLessThan(fixed.calls);
     expect(adaptive.calls / 100).toBeLessThanOrEqual(1.5);
+  });
+});
+
+describe('Launcher: one account-wide RunMicrovm rate (a schedule shared through the stack\'s table)', () => {
+  // Sleepers wake at their own time: the clock moves to the latest deadline reached, not by the sum of
+  // every concurrent sleep (four launchers sleep at once here), and slowly enough (a tenth of real
+  // time) that each call reaches the emulator before the clock moves past its slot.
+  const until: Clock = {
+    now: () => manual.now(),
+    sleep: async (ms) => {
+      const at = manual.now() + ms;
+      await new Promise((r) => setTimeout(r, Math.ceil(ms / 10)));
+      if (manual.now() < at) manual.advance(at - manual.now());
+    },
+  };
+  const sharedLauncher = (table: MemoryInventory) => {
+    const runClient = new LambdaMicrovmsClient({ endpoint: emu.url, region: emu.region, credentials: CREDS, maxAttempts: 1 });
+    return new Launcher(runClient, { rate: 5, clock: until, random: () => 0.5, pace: new SharedPace(table, 'RunMicrovm', 5, until) });
+  };
+
+  test('launchers of one stack keep to the rate together: no throttled call, one RunMicrovm per instance, the whole rate', async () => {
+    const table = new MemoryInventory();
+    const t0 = manual.now();
+    const results = await Promise.all(Array.from({ length: 4 }, (_, i) => sharedLauncher(table).launch(requests(`shared-${i}`, 25))));
+    expect(results.flat().every((r) => r.microvmId && r.attempts === 1)).toBe(true);
+    expect(emu.stats().operations.RunMicrovm).toBe(100);
+    // 100 calls at 5/s: 99 intervals of 200 ms (the schedule lets an idle caller catch up by one).
+    expect(manual.now() - t0).toBeGreaterThanOrEqual(98 * 200);
+    expect(manual.now() - t0).toBeLessThan(100 * 200 + 1000);
+    expect(table.items.size).toBe(0);
+  });
+
+  test('a launcher alone on the schedule gets the whole rate', async () => {
+    const table = new MemoryInventory();
+    const t0 = manual.now();
+    const results = await sharedLauncher(table).launch(requests('alone', 50));
+    expect(results.every((r) => r.microvmId && r.attempts === 1)).toBe(true);
+    expect(manual.now() - t0).toBeLessThan(50 * 200 + 1000);
   });
 });

@@ -82,7 +82,7 @@ describe('MicroVmImage', () => {
     const framework = Object.values(t.findResources('AWS::Lambda::Function')).filter((f: any) => /framework/.test(f.Properties.Description ?? ''));
     expect(framework.length).toBe(3);
     for (const f of framework) expect((f as any).Properties.LoggingConfig).toMatchObject({ ApplicationLogLevel: 'ERROR' });
-    t.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.isComplete', Runtime: 'nodejs24.x', Timeout: 120 });
+    t.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.isComplete', Runtime: 'nodejs24.x', Timeout: 300 });
     t.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: false },
     });

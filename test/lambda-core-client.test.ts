@@ -250,10 +250,15 @@ describe('LambdaCoreClient endpoint and backoff', () => {
     }
   });
 
-  test('backoff doubles up to the cap; Retry-After wins within the cap', () => {
+  test('backoff doubles up to the cap; Retry-After is the shortest wait within the cap; 0 or none leaves the jitter', () => {
     const o = { baseDelayMs: 200, maxDelayMs: 1000, random: () => 0.999 };
     expect([1, 2, 3, 4, 5].map((a) => backoffDelay(a, o))).toEqual([199, 399, 799, 999, 999]);
     expect(backoffDelay(1, o, 5000)).toBe(1000);
     expect(backoffDelay(1, o, 300)).toBe(300);
+    // A Retry-After shorter than the jittered wait does not shorten it (throttled callers stay spread out).
+    expect(backoffDelay(3, o, 300)).toBe(799);
+    // Retry-After: 0 is no reason to come back at once.
+    expect(backoffDelay(2, { ...o, random: () => 0.5 }, 0)).toBe(200);
+    expect(backoffDelay(2, { ...o, random: () => 0.5 }, undefined)).toBe(200);
   });
 });

@@ -24,6 +24,17 @@ export class ApiError extends Error {
 
 const nullRes = { resourceId: null, resourceType: null };
 
+/**
+ * The `Retry-After` header of a throttling answer. The models bind it to `retryAfterSeconds`, an
+ * optional integer (MicroVMs) or string (Lambda Core) of whole seconds; live throttling was never
+ * recorded (recorded-facts.md, "Quotas and throttling"), so the header never says more than the
+ * wait really needed: whole seconds rounded down, and no header at all when the wait is under one
+ * second (a bucket of 5/s refills a token in 0.2 s).
+ */
+function retryAfterHeader(seconds: number | undefined): Record<string, string> {
+  return seconds !== undefined && seconds >= 1 ? { 'Retry-After': String(Math.floor(seconds)) } : {};
+}
+
 export const mvErr = {
   validation: (message: string) => new ApiError(400, 'ValidationException', { message }),
   notFound: (message: string, resourceId: string | null = null, resourceType: string | null = null) =>
@@ -35,8 +46,8 @@ export const mvErr = {
     extra: { resourceId?: string | null; resourceType?: string | null; serviceCode?: string | null; quotaCode?: string | null } = {},
   ) =>
     new ApiError(402, 'ServiceQuotaExceededException', { message, ...nullRes, serviceCode: null, quotaCode: null, ...extra }),
-  throttling: (retryAfterSeconds: number, message = 'Rate exceeded') =>
-    new ApiError(429, 'ThrottlingException', { message, serviceCode: null, quotaCode: null }, { 'Retry-After': String(retryAfterSeconds) }),
+  throttling: (retryAfterSeconds: number | undefined, message = 'Rate exceeded') =>
+    new ApiError(429, 'ThrottlingException', { message, serviceCode: null, quotaCode: null }, retryAfterHeader(retryAfterSeconds)),
   internal: (message = 'Internal server error', retryAfterSeconds?: number) =>
     new ApiError(500, 'InternalServerException', { message }, retryAfterSeconds !== undefined ? { 'Retry-After': String(retryAfterSeconds) } : {}),
   accessDenied: (message = 'Access denied') => new ApiError(403, 'AccessDeniedException', { message }),
@@ -52,8 +63,8 @@ export const coreErr = {
   conflict: (message: string) => new ApiError(409, 'ResourceConflictException', { Type: 'User', message }),
   limit: (message: string) => new ApiError(400, 'NetworkConnectorLimitExceededException', { Type: 'User', message }),
   service: (message = 'Service error') => new ApiError(500, 'ServiceException', { Type: 'Service', Message: message }),
-  throttling: (retryAfterSeconds: number, message = 'Rate exceeded') =>
-    new ApiError(429, 'TooManyRequestsException', { Type: 'User', message, Reason: 'CallerRateLimitExceeded' }, { 'Retry-After': String(retryAfterSeconds) }),
+  throttling: (retryAfterSeconds: number | undefined, message = 'Rate exceeded') =>
+    new ApiError(429, 'TooManyRequestsException', { Type: 'User', message, Reason: 'CallerRateLimitExceeded' }, retryAfterHeader(retryAfterSeconds)),
 };
 
 /** Error status per type, for injected faults (`fail an operation with error type X`). */

@@ -104,6 +104,7 @@ export class EmulatorServer {
 
   // ----- rate limiting
 
+  /** Undefined when the call may go; else the seconds until the bucket holds a token again (fractional). */
   private throttleCheck(op: string): number | undefined {
     const lim = this.settings.rateLimits[op];
     if (!lim) return undefined;
@@ -119,7 +120,7 @@ export class EmulatorServer {
       b.tokens -= 1;
       return undefined;
     }
-    return Math.max(1, Math.ceil((1 - b.tokens) / lim.rate));
+    return (1 - b.tokens) / lim.rate;
   }
 
   private injectedFault(op: OperationDef): ApiError | undefined {

@@ -9,11 +9,12 @@ import {
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { configHash, FleetSettings, fleetSettings, launchInput } from './fleet-config';
 import { Fence, Inventory, MetaRecord, owns, SlotRecord, slotKey } from './inventory';
-import { describeError, LaunchRequest, LaunchResult, Launcher, TokenBucket } from './launcher';
+import { describeError, LaunchRequest, LaunchResult, Launcher, Pace, SharedPace, TokenBucket } from './launcher';
 import { instanceCounts, MetricsSink, publishFleetMetrics, STDOUT_SINK } from './metrics';
 import { plan, Plan } from './plan';
 import {
-  FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, MAX_HANDLER_WAIT_SECONDS, MAX_RUN_HOOK_PAYLOAD_BYTES, SERVICE_DEFAULT_MEMORY_MIB,
+  FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, IS_COMPLETE_TIMEOUT_SECONDS, MAX_HANDLER_WAIT_SECONDS, MAX_RUN_HOOK_PAYLOAD_BYTES,
+  SERVICE_DEFAULT_MEMORY_MIB,
 } from '../../src/private/wire';
 import type { Clock } from '../shared/clock';
 import { classifyError, errorMessage, errorName } from '../shared/errors';
@@ -33,15 +34,26 @@ type CompleteEvent = IsCompleteRequest<FleetProps, FleetProgress>;
 /** An instance missing from ListMicrovms this long after launch is gone (the list is eventually consistent). */
 const LIST_GRACE_MS = 60_000;
 /**
- * Work per isComplete call before it returns: the function's 2 minutes less room for the calls in
- * flight and the final writes. The framework waits 15 s between calls, so each call works on
- * continuously for as long as it safely can.
+ * Work per isComplete call before it returns: the function's timeout (5 minutes) less 30 s of room
+ * for the calls in flight, the observing grace and the final writes. The framework waits 15 s
+ * between calls, so each call works on continuously for as long as it safely can (with the former
+ * 2-minute function and 105 s steps, a 1000-instance deploy lost two 15 s waits).
  */
-const DEFAULT_STEP_BUDGET_MS = 105_000;
+const DEFAULT_STEP_BUDGET_MS = (IS_COMPLETE_TIMEOUT_SECONDS - 30) * 1000;
 /** Within a step, readiness is observed again this often while the fleet waits for instances. */
 const ROUND_MS = 1_500;
-/** Launches recorded ahead of the launcher: this many seconds of its rate. */
-const LAUNCH_CHUNK_SECONDS = 3;
+/**
+ * When everything has been sent and the fleet only waits for states (the last launches booting,
+ * the last terminations stopping), a step keeps observing, sending nothing, this long past its
+ * budget (at most a fifteenth of it), inside the function's timeout: the operation answers in this
+ * poll instead of 15 s later in the next one.
+ */
+const OBSERVE_GRACE_MS = 7_000;
+/**
+ * Launches recorded ahead of the launcher: this many seconds of its rate, so its queue outlasts a
+ * round even when rounds run slow (a rolling update's planner bounds it further by the batch).
+ */
+const LAUNCH_QUEUE_SECONDS = 12;
 /** Within a step, every instance is observed at least this often (the rest of the rounds observe only the changing ones). */
 const FULL_OBSERVE_MS = 30_000;
 /** Up to this many changing instances are observed with GetMicrovm each; more, with ListMicrovms pages. */
@@ -62,8 +74,15 @@ export interface FleetHandlerOptions {
   readonly secrets?: SecretsManagerClient;
   /** Work per isComplete call before it returns (in-flight calls finish after it). */
   readonly stepBudgetMs?: number;
-  /** RunMicrovm paced by adaptive backoff (see LauncherOptions.adaptive). @default false */
-  readonly adaptiveLaunchRate?: boolean;
+  /**
+   * How RunMicrovm and TerminateMicrovm calls are paced:
+   * - 'shared': on one schedule per operation kept in the stack's inventory table (SharedPace):
+   *   the fleets of a stack deploying at once keep to one rate together, a fleet alone gets it all;
+   * - 'adaptive': each fleet at its own rate, halved on a throttle (LauncherOptions.adaptive);
+   * - 'alone': each fleet at its own rate, as if no other fleet launched.
+   * Measured side by side in bench/fleet-deploy.ts. @default 'shared'
+   */
+  readonly pacing?: 'shared' | 'adaptive' | 'alone';
   readonly random?: () => number;
   /** Where the fleet's metrics (EMF lines) go. @default stdout, which CloudWatch Logs turns into metrics */
   readonly metrics?: MetricsSink;
@@ -85,6 +104,11 @@ interface Target extends Fence {
 class Background {
   public readonly launching = new Set<string>();
   public readonly terminating = new Set<string>();
+  /**
+   * Slots whose TerminateMicrovm this step has had accepted: never terminated again in the step,
+   * even when a full observation listed before the call lands after it and says RUNNING.
+   */
+  public readonly terminated = new Set<string>();
   public readonly suspending = new Set<string>();
   public readonly resuming = new Set<string>();
   private readonly running = new Set<Promise<void>>();
@@ -112,9 +136,13 @@ class Background {
 interface StepWork {
   readonly background: Background;
   readonly launcher: Launcher;
-  readonly buckets: { readonly terminate: TokenBucket; readonly suspend: TokenBucket; readonly resume: TokenBucket };
+  readonly buckets: { readonly terminate: Pace; readonly suspend: Pace; readonly resume: Pace };
   /** Epoch ms after which nothing new is sent. */
   readonly stepEnd: number;
+  /** Epoch ms until which rounds may go on observing past `stepEnd` when nothing is left to send. */
+  readonly observeEnd: number;
+  /** The last round's plan still had calls to make (launches, terminations, suspends, resumes). */
+  sendsPending: boolean;
   /** When every instance was last observed (epoch ms; 0: not yet in this step). */
   observedAllAt: number;
   /** The records as last observed in this call (for the metrics). */
@@ -169,6 +197,20 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     this.runClient = options.runClient ?? client;
     this.stepBudgetMs = options.stepBudgetMs ?? DEFAULT_STEP_BUDGET_MS;
     this.random = options.random ?? Math.random;
+  }
+
+  private observeGraceMs(): number {
+    return Math.min(OBSERVE_GRACE_MS, this.stepBudgetMs / 15);
+  }
+
+  /** The stack-wide schedule of an operation (pacing 'shared', the default); undefined: each fleet paces itself. */
+  private sharedPace(inventory: Inventory, operation: string, rate: number): Pace | undefined {
+    return (this.options.pacing ?? 'shared') === 'shared' ? new SharedPace(inventory, operation, rate, this.clock) : undefined;
+  }
+
+  /** TerminateMicrovm's pace: shared by the stack's fleets, or this fleet's own (burst 2: timer overshoot is made up). */
+  private terminatePace(inventory: Inventory): Pace {
+    return this.sharedPace(inventory, 'TerminateMicrovm', TERMINATE_RATE) ?? new TokenBucket(TERMINATE_RATE, 2, this.clock);
   }
 
   /** The fence: a poll whose request no longer owns the fleet's generation stops before it acts. */
@@ -256,14 +298,20 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     const work: StepWork = {
       background: new Background(),
       launcher: new Launcher(this.runClient, {
-        rate: target.settings.launchRate, clock: this.clock, random: this.random, adaptive: this.options.adaptiveLaunchRate,
+        rate: target.settings.launchRate,
+        clock: this.clock,
+        random: this.random,
+        adaptive: this.options.pacing === 'adaptive',
+        pace: this.sharedPace(inventory, 'RunMicrovm', target.settings.launchRate),
       }),
       buckets: {
-        terminate: new TokenBucket(TERMINATE_RATE, 1, this.clock),
+        terminate: this.terminatePace(inventory),
         suspend: new TokenBucket(SUSPEND_RATE, 1, this.clock),
         resume: new TokenBucket(RESUME_RATE, 1, this.clock),
       },
       stepEnd,
+      observeEnd: stepEnd + this.observeGraceMs(),
+      sendsPending: true,
       observedAllAt: 0,
       launched: 0,
       failedLaunches: 0,
@@ -314,7 +362,8 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
             'Raise `timeout`, lower `desiredCount`, or raise `launchRate` (and the RunMicrovm rate quota).');
         }
         const response = await this.reconcileRound(event, target, inventory, meta!, work);
-        if (response || this.clock.now() + ROUND_MS >= stepEnd) {
+        const end = work.sendsPending ? stepEnd : work.observeEnd;
+        if (response || this.clock.now() + ROUND_MS >= end) {
           await work.background.settle();
           work.background.check();
           return response ?? { IsComplete: false };
@@ -355,7 +404,8 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     if (full) work.observedAllAt = this.clock.now();
     work.observed = records;
     // What this step already asked for counts as done for the plan.
-    const planned = records.map((r) => (busy.terminating.has(r.sk) ? { ...r, state: 'TERMINATING' }
+    const stopping = (r: SlotRecord) => busy.terminating.has(r.sk) || (busy.terminated.has(r.sk) && !['TERMINATED', 'GONE'].includes(r.state ?? ''));
+    const planned = records.map((r) => (stopping(r) ? { ...r, state: 'TERMINATING' }
       : busy.suspending.has(r.sk) && r.state === 'RUNNING' ? { ...r, state: 'SUSPENDING' } : r));
 
     const p = plan({
@@ -384,11 +434,14 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     if (p.quotaBlocked) {
       throw await this.quotaError(undefined, target, records.filter((r) => r.phase === 'LAUNCHED' && r.state !== 'TERMINATING').length);
     }
+    work.sendsPending = p.launches > 0 || p.terminate.length > 0 || p.suspend.length > 0 || p.resume.length > 0
+      || records.some((r) => r.phase === 'LAUNCHING');
     this.act(p, records, inventory, fleetId, work);
-    // Launches are recorded (and so counted in flight) just ahead of the launcher: at most a few
-    // seconds of its rate wait in its queue, so a rolling batch is made of launches really sent.
-    // A create or scale-out holds no extra memory while it waits: a longer queue keeps the launcher busy.
-    const chunk = Math.max(1, Math.ceil(target.settings.launchRate * (p.counts.old > 0 ? LAUNCH_CHUNK_SECONDS : 4 * LAUNCH_CHUNK_SECONDS)));
+    // Launches are recorded (and so counted in flight) ahead of the launcher, at most 12 seconds of
+    // its rate. A queued launch holds no memory; a rolling batch counts it, so the default batch (10
+    // seconds of the rate) still leaves launches really sent in flight. A queue of 3 seconds for
+    // replacements ran dry between slow rounds (issue 13: rolling 1000 at 0.74 of ideal, 4.3 launches/s).
+    const chunk = Math.max(1, Math.ceil(target.settings.launchRate * LAUNCH_QUEUE_SECONDS));
     const launches = Math.min(p.launches, Math.max(0, chunk - busy.launching.size));
     if (launches > 0 && this.clock.now() < work.stepEnd) {
       // Recorded now (the next round counts them in flight); sent in the background.
@@ -420,10 +473,13 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
         }
       });
     };
-    const terminate = pick(p.terminate, busy.terminating);
+    const terminate = pick(p.terminate, busy.terminating).filter((r) => !busy.terminated.has(r.sk));
     // Kept on record as TERMINATING (they still hold memory) until observed stopped.
-    start('terminating', terminate, busy.terminating, async () => (await this.terminate(terminate, work.buckets.terminate, work.stepEnd))
-      .map((r) => ({ ...r, state: 'TERMINATING' })));
+    start('terminating', terminate, busy.terminating, async () => {
+      const done = await this.terminate(terminate, work.buckets.terminate, work.stepEnd);
+      done.forEach((r) => busy.terminated.add(r.sk));
+      return done.map((r) => ({ ...r, state: 'TERMINATING' }));
+    });
     const suspend = pick(p.suspend, busy.suspending);
     start('suspending (warm pool)', suspend, busy.suspending, async () => (await this.transition(suspend, work.buckets.suspend, work.stepEnd,
       (id) => new SuspendMicrovmCommand({ microvmIdentifier: id }))).map((r) => ({ ...r, state: 'SUSPENDING' })));
@@ -660,7 +716,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
   }
 
   /** TerminateMicrovm at the service's pace; returns the records whose instances are stopping or gone. */
-  private async terminate(records: SlotRecord[], bucket: TokenBucket, stepEnd: number): Promise<SlotRecord[]> {
+  private async terminate(records: SlotRecord[], bucket: Pace, stepEnd: number): Promise<SlotRecord[]> {
     // Already gone, or already TERMINATED: nothing more to do for it.
     return this.transition(records, bucket, stepEnd, (id) => new TerminateMicrovmCommand({ microvmIdentifier: id }),
       (err) => classifyError(err) === 'notFound');
@@ -671,7 +727,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
    * was accepted (or whose refusal `settled` says needs nothing more). An instance gone or in
    * another state is observed again in the next round.
    */
-  private async transition(records: SlotRecord[], bucket: TokenBucket, until: number, command: (microvmId: string) => any,
+  private async transition(records: SlotRecord[], bucket: Pace, until: number, command: (microvmId: string) => any,
     settled: (err: unknown) => boolean = () => false): Promise<SlotRecord[]> {
     const done: SlotRecord[] = [];
     await paced(records, bucket, this.clock, until, async (r) => {
@@ -699,6 +755,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     const fleetId = progress.fleetId;
     const fence: Fence = { generation: progress.generation, requestId: event.RequestId };
     const stepEnd = this.clock.now() + this.stepBudgetMs;
+    const observeEnd = stepEnd + this.observeGraceMs();
     for (;;) {
       const meta = await inventory.getMeta(fleetId);
       // The meta item is gone once a delete finished: another poll of this delete did the work.
@@ -713,7 +770,9 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
           `(${remaining.slice(0, MAX_IDS_IN_MESSAGE).map((r) => `${r.microvmId ?? 'launching'} ${r.state ?? ''}`.trim()).join(', ')}). ` +
           'Retry the delete; TerminateMicrovm is idempotent.');
       }
-      if (this.clock.now() + ROUND_MS >= stepEnd) return { IsComplete: false };
+      // Past the budget, only to see the last instances stop: nothing is left to send.
+      const onlyStopping = remaining.every((r) => r.phase === 'LAUNCHED' && r.state === 'TERMINATING');
+      if (this.clock.now() + ROUND_MS >= (onlyStopping ? observeEnd : stepEnd)) return { IsComplete: false };
       if (!terminated) await this.clock.sleep(ROUND_MS);
     }
   }
@@ -736,7 +795,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
     let terminated = 0;
     if (running.length) {
       log('terminating', { fleetId, count: running.length });
-      const done = await this.terminate(running, new TokenBucket(TERMINATE_RATE, 1, this.clock), stepEnd);
+      const done = await this.terminate(running, this.terminatePace(inventory), stepEnd);
       terminated = done.length;
       if (done.length) {
         const stopping = new Map(done.map((r) => [r.sk, { ...r, state: 'TERMINATING' }]));
@@ -810,7 +869,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
 }
 
 /** Runs `fn` over `items` at the bucket's pace, up to 16 at once (covers the latency at 10/s), sending nothing after `until`. */
-async function paced<T>(items: T[], bucket: TokenBucket, clock: Clock, until: number,
+async function paced<T>(items: T[], bucket: Pace, clock: Clock, until: number,
   fn: (item: T) => Promise<void>, concurrency = 16): Promise<void> {
   let next = 0;
   const worker = async () => {

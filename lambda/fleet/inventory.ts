@@ -91,6 +91,29 @@ export interface Inventory {
   putSlots(records: readonly SlotRecord[]): Promise<void>;
   deleteSlots(fleetId: string, sks: readonly string[]): Promise<void>;
   deleteMeta(fleetId: string): Promise<void>;
+  /**
+   * Reserves the next call on the shared schedule `key` (one item per operation in the stack's
+   * table, e.g. `pace#RunMicrovm`) with a conditional write, and returns when it may go (epoch ms):
+   * the schedule's next free time, or `now - lagMs` if that is later (a caller that overslept may
+   * catch up by `lagMs`). The schedule then moves `intervalMs` past it. Every fleet of the stack
+   * reserves on the same item, so together they keep to one rate.
+   */
+  reserveCall(key: string, intervalMs: number, now: number, lagMs: number): Promise<number>;
+}
+
+/** The partition key of a shared call schedule (not a fleet id: fleet ids start with `fleet-`). */
+export function paceKey(operation: string): string {
+  return `pace#${operation}`;
+}
+
+/** The schedule's item: when the next call may go. */
+const PACE_SK = 'pace';
+/** Conditional writes that lose to another fleet's reservation are retried this often before giving up. */
+const MAX_RESERVE_ATTEMPTS = 50;
+
+/** Where a reservation starts: the schedule's next free time, or `now - lagMs` if the schedule is idle. */
+function reservationStart(next: number | undefined, now: number, lagMs: number): number {
+  return Math.max(next ?? -Infinity, now - lagMs);
 }
 
 /** Writes go in BatchWriteItem chunks of 25; unprocessed items are retried with backoff. */
@@ -160,6 +183,22 @@ export class DynamoInventory implements Inventory {
     await this.batch([{ DeleteRequest: { Key: { pk: { S: fleetId }, sk: { S: META_SK } } } }]);
   }
 
+  public async reserveCall(key: string, intervalMs: number, now: number, lagMs: number): Promise<number> {
+    const pk = paceKey(key);
+    for (let attempt = 1; attempt <= MAX_RESERVE_ATTEMPTS; attempt++) {
+      const r = await this.client.send(new GetItemCommand({
+        TableName: this.tableName, Key: { pk: { S: pk }, sk: { S: PACE_SK } }, ConsistentRead: true,
+      }));
+      const seen = r.Item?.next?.N !== undefined ? Number(r.Item.next.N) : undefined;
+      const at = reservationStart(seen, now, lagMs);
+      const written = seen === undefined
+        ? await this.conditionalPut({ pk, sk: PACE_SK, next: at + intervalMs }, 'attribute_not_exists(pk)', {})
+        : await this.conditionalPut({ pk, sk: PACE_SK, next: at + intervalMs }, '#next = :seen', { ':seen': { N: String(seen) } }, { '#next': 'next' });
+      if (written) return at;
+    }
+    throw new Error(`the shared ${key} schedule in table ${this.tableName} kept changing under ${MAX_RESERVE_ATTEMPTS} attempts to reserve a call`);
+  }
+
   // Added for the reconciler (lambda/fleet/reconciler.ts): conditional writes that fence it against deploys.
 
   /**
@@ -198,7 +237,7 @@ export class DynamoInventory implements Inventory {
         TableName: this.tableName,
         Item: marshal(item),
         ConditionExpression: condition,
-        ExpressionAttributeValues: values,
+        ExpressionAttributeValues: Object.keys(values).length ? values : undefined,
         ExpressionAttributeNames: names,
       }));
       return true;
@@ -224,6 +263,8 @@ export class DynamoInventory implements Inventory {
 /** In-process inventory with the same semantics, for tests and the benchmark. */
 export class MemoryInventory implements Inventory {
   public readonly items = new Map<string, Record<string, unknown>>();
+  /** The shared call schedules (stack-wide, not a fleet's items): operation → next free time. */
+  public readonly paces = new Map<string, number>();
 
   public async listSlots(fleetId: string): Promise<SlotRecord[]> {
     return [...this.items.values()]
@@ -249,6 +290,12 @@ export class MemoryInventory implements Inventory {
   }
   public async deleteMeta(fleetId: string): Promise<void> {
     this.items.delete(`${fleetId}\u0000${META_SK}`);
+  }
+
+  public async reserveCall(key: string, intervalMs: number, now: number, lagMs: number): Promise<number> {
+    const at = reservationStart(this.paces.get(key), now, lagMs);
+    this.paces.set(key, at + intervalMs);
+    return at;
   }
 
   // Added for the reconciler: the same conditional semantics as DynamoInventory.

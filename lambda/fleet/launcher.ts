@@ -8,13 +8,20 @@ import { backoffDelay } from '../shared/retry';
 /** No single wait between RunMicrovm attempts is longer than this. */
 const MAX_BACKOFF_MS = 20_000;
 
+/** Paces one kind of call: `take` resolves when the caller may make one call. */
+export interface Pace {
+  take(): Promise<void>;
+  /** After a throttle: the next call waits a full interval. */
+  drain(): void;
+}
+
 /**
  * A token bucket that paces calls at `rate` per second. A small burst (2 for launches): calls
  * leave evenly spaced, timer overshoot is made up instead of lost, and the service's own bucket
  * (RunMicrovm: 5/s, burst 5) keeps most of its burst as slack for network jitter, so a fleet
  * launch runs at the full rate without provoking throttling.
  */
-export class TokenBucket {
+export class TokenBucket implements Pace {
   private tokens: number;
   private last: number;
   /** Serializes take(): waiters leave in order. */
@@ -60,6 +67,49 @@ export class TokenBucket {
       }
       await this.clock.sleep(Math.max(1, Math.ceil(((1 - this.tokens) * 1000) / this.rate)));
     }
+  }
+}
+
+/** Where a SharedPace reserves its calls (the inventory: one schedule item per operation in the stack's table). */
+export interface CallSchedule {
+  reserveCall(key: string, intervalMs: number, now: number, lagMs: number): Promise<number>;
+}
+
+/**
+ * Calls paced on a schedule shared through the stack's inventory table (DynamoDB conditional
+ * writes): every fleet of the stack reserves each call on the same item, so together they keep to
+ * one rate instead of each calling at the full rate as if alone, and a fleet alone still gets the
+ * whole rate. A call reserves its slot when the previous one goes (one reservation ahead), so no
+ * slot is held that will not be used; a caller that overslept its slot catches up by one interval.
+ * Measured against adaptive backoff in bench/fleet-deploy.ts (bench/README.md).
+ */
+export class SharedPace implements Pace {
+  private readonly intervalMs: number;
+  private queue: Promise<void> = Promise.resolve();
+  private notBefore = 0;
+
+  constructor(private readonly schedule: CallSchedule, private readonly key: string, rate: number, private readonly clock: Clock) {
+    if (!(rate > 0)) throw new Error(`rate must be > 0, got ${rate}`);
+    this.intervalMs = 1000 / rate;
+  }
+
+  public take(): Promise<void> {
+    const next = this.queue.then(() => this.takeOne());
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** A throttle means calls from outside this schedule (another stack, the apps) spend the rate: wait an interval. */
+  public drain(): void {
+    this.notBefore = this.clock.now() + this.intervalMs;
+  }
+
+  private async takeOne(): Promise<void> {
+    const now = this.clock.now();
+    if (this.notBefore > now) await this.clock.sleep(this.notBefore - now);
+    const at = await this.schedule.reserveCall(this.key, this.intervalMs, this.clock.now(), this.intervalMs);
+    const wait = at - this.clock.now();
+    if (wait > 0) await this.clock.sleep(wait);
   }
 }
 
@@ -111,6 +161,8 @@ export interface LauncherOptions {
    * causes at the configured rate (see bench/README.md). @default false
    */
   readonly adaptive?: boolean;
+  /** Paces the calls instead of this launcher's own bucket (`rate`, `burst` and `adaptive` then do not apply). */
+  readonly pace?: Pace;
 }
 
 /** Adaptive backoff: the share of the configured rate a success adds back. */
@@ -136,6 +188,7 @@ export interface LaunchBatchOptions {
  */
 export class Launcher {
   private readonly bucket: TokenBucket;
+  private readonly pace: Pace;
   private readonly clock: Clock;
   private readonly maxAttempts: number;
   private readonly concurrency: number;
@@ -151,9 +204,10 @@ export class Launcher {
   constructor(private readonly client: MicrovmsApi, options: LauncherOptions) {
     this.clock = options.clock ?? systemClock;
     this.bucket = new TokenBucket(options.rate, options.burst ?? 2, this.clock);
+    this.pace = options.pace ?? this.bucket;
     this.maxRate = options.rate;
     this.currentRate = options.rate;
-    this.adaptive = options.adaptive ?? false;
+    this.adaptive = !options.pace && (options.adaptive ?? false);
     this.maxAttempts = options.maxAttempts ?? 8;
     this.concurrency = options.concurrency ?? 16;
     this.baseBackoffMs = options.baseBackoffMs ?? 250;
@@ -196,7 +250,7 @@ export class Launcher {
     let lastError: unknown;
     while (attempts < this.maxAttempts) {
       if (attempts > 0 && stopped()) break;
-      await this.bucket.take();
+      await this.pace.take();
       if (stopped()) {
         if (attempts === 0) return { clientToken: req.clientToken, attempts: 0, skipped: true };
         break;
@@ -220,7 +274,7 @@ export class Launcher {
         const kind = classifyError(err);
         if (kind === 'throttled') {
           this.adapt(this.currentRate * MULTIPLICATIVE_DECREASE);
-          this.bucket.drain();
+          this.pace.drain();
         } else if (kind === 'conflict') {
           // The token was already used with other parameters: something WAS launched with it.
           return { clientToken: req.clientToken, error: err, definitelyNotLaunched: false, attempts };

@@ -12,8 +12,8 @@
  * - Errors: `LambdaCoreServiceError`, named from `X-Amzn-ErrorType` (or the body's `__type`/`code`),
  *   with the message whichever of `message` / `Message` the shape uses.
  * - Retries: what classifyError calls throttled or transient (TooManyRequests, ServiceException,
- *   any 5xx, dropped connections), with capped exponential backoff and full jitter; a Retry-After
- *   header wins over the computed delay.
+ *   any 5xx, dropped connections), with capped exponential backoff and full jitter, never shorter
+ *   than a Retry-After header.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';

@@ -4,8 +4,8 @@ import { isRetryable } from './errors';
 
 /**
  * Retries with capped exponential backoff and full jitter (the SDK's "standard" strategy), for
- * clients that are not SDK clients (the Lambda Core client). A server's Retry-After wins over the
- * computed delay, within the cap. What is worth another attempt comes from classifyError.
+ * clients that are not SDK clients (the Lambda Core client). A server's Retry-After is the
+ * shortest wait, within the cap. What is worth another attempt comes from classifyError.
  */
 export interface RetryOptions {
   /** Attempts in all, the first included. */
@@ -26,11 +26,17 @@ export interface RetryOptions {
   readonly onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
 }
 
-/** The wait before attempt `attempt + 1` (attempt counts from 1). */
+/**
+ * The wait before attempt `attempt + 1` (attempt counts from 1): full jitter under a ceiling that
+ * doubles per attempt, and never shorter than the server's Retry-After (within the cap). A short
+ * or absent Retry-After (0, or none: the service sends none when its bucket refills within a
+ * second) leaves the jittered backoff, so throttled callers do not all come back at once.
+ */
 export function backoffDelay(attempt: number, options: Pick<RetryOptions, 'baseDelayMs' | 'maxDelayMs' | 'random'>, retryAfterMs?: number): number {
-  if (retryAfterMs !== undefined && retryAfterMs >= 0) return Math.min(retryAfterMs, options.maxDelayMs);
   const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (attempt - 1));
-  return Math.floor((options.random ?? Math.random)() * ceiling);
+  const jittered = Math.floor((options.random ?? Math.random)() * ceiling);
+  const floor = retryAfterMs !== undefined && retryAfterMs > 0 ? retryAfterMs : 0;
+  return Math.min(Math.max(jittered, floor), options.maxDelayMs);
 }
 
 export async function withRetries<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {

@@ -10,7 +10,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct, IConstruct } from 'constructs';
 import { checkStackLimits } from './limits';
 import { acknowledgeWildcards } from './nag';
-import { LOCAL_ENDPOINT_CONTEXT, PROVIDER_TOTAL_TIMEOUT_SECONDS } from './wire';
+import { IS_COMPLETE_TIMEOUT_SECONDS, LOCAL_ENDPOINT_CONTEXT, PROVIDER_TOTAL_TIMEOUT_SECONDS } from './wire';
 
 /**
  * The construct id of the stack's one provider. Never change it: the logical ids behind every
@@ -29,7 +29,7 @@ const BUNDLE = 'provider';
 const RUNTIME = lambda.Runtime.NODEJS_24_X;
 const HANDLER_MEMORY_MB = 256;
 const ON_EVENT_TIMEOUT = Duration.minutes(5);
-const IS_COMPLETE_TIMEOUT = Duration.minutes(2);
+const IS_COMPLETE_TIMEOUT = Duration.seconds(IS_COMPLETE_TIMEOUT_SECONDS);
 /** Between isComplete polls. Builds take minutes: 15 s is a tenth of the shortest build. */
 const QUERY_INTERVAL = Duration.seconds(15);
 /** CloudFormation's own cap on a custom resource; every handler keeps its own, shorter deadline. */

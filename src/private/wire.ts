@@ -58,6 +58,12 @@ export const PROVIDER_TOTAL_TIMEOUT_SECONDS = 3600;
  * CloudFormation event carries the handler's own message rather than the framework's timeout.
  */
 export const HANDLER_DEADLINE_MARGIN_SECONDS = 300;
+/**
+ * The provider's isComplete function timeout, in seconds: 5 minutes, so that a fleet's step works
+ * through a 1000-instance launch (200 s at 5/s) without stopping for the framework's 15 s between
+ * polls (issue 13). Handlers that answer at once (images, versions, connectors) are not affected.
+ */
+export const IS_COMPLETE_TIMEOUT_SECONDS = 300;
 /** The longest any handler waits (a build, a fleet deploy, a busy resource): 55 minutes. */
 export const MAX_HANDLER_WAIT_SECONDS = PROVIDER_TOTAL_TIMEOUT_SECONDS - HANDLER_DEADLINE_MARGIN_SECONDS;
 

@@ -27,7 +27,7 @@ describe('account memory quota', () => {
 });
 
 describe('rate limits (token buckets on the emulator clock)', () => {
-  test('RunMicrovm 5/s burst 5 → 429 ThrottlingException with Retry-After; refills as virtual time passes', async () => {
+  test('RunMicrovm 5/s burst 5 → 429 ThrottlingException, no Retry-After (a token is back in 0.2 s); refills as virtual time passes', async () => {
     const env = await setup({ faults: true });
     try {
       const img = await send(env, new CreateMicrovmImageCommand(imageInput('rl')));
@@ -35,7 +35,9 @@ describe('rate limits (token buckets on the emulator clock)', () => {
       for (let i = 0; i < 5; i++) await send(env, new RunMicrovmCommand({ imageIdentifier: img.imageArn }));
       const e = await errorOf(send(env, new RunMicrovmCommand({ imageIdentifier: img.imageArn })));
       expect([e.name, e.$metadata.httpStatusCode]).toEqual(['ThrottlingException', 429]);
-      expect(e.$response?.headers?.['retry-after'] ?? e.retryAfterSeconds).toBeDefined();
+      // Retry-After counts whole seconds and never says more than the refill time: none under a second.
+      expect(e.$response?.headers?.['retry-after']).toBeUndefined();
+      expect(e.retryAfterSeconds).toBeUndefined();
       env.clock.advance(200);
       expect((await send(env, new RunMicrovmCommand({ imageIdentifier: img.imageArn }))).state).toBe('PENDING');
       // SuspendMicrovm is 2/s.
@@ -52,11 +54,17 @@ describe('rate limits (token buckets on the emulator clock)', () => {
   });
 
   test('custom and disabled rate limits', async () => {
-    const env = await setup({ rateLimits: { GetMicrovmImage: { rate: 1, burst: 1 } } });
+    const env = await setup({ rateLimits: { GetMicrovmImage: { rate: 1, burst: 1 }, ListMicrovmImages: { rate: 0.4, burst: 1 } } });
     try {
       await send(env, new CreateMicrovmImageCommand(imageInput('c')));
       await send(env, new GetMicrovmImageCommand({ imageIdentifier: 'c' }));
       expect((await errorOf(send(env, new GetMicrovmImageCommand({ imageIdentifier: 'c' })))).name).toBe('ThrottlingException');
+      // 0.4/s refills a token in 2.5 s: Retry-After says 2 (whole seconds, never more than the wait).
+      await send(env, new ListMicrovmImagesCommand({}));
+      const slow = await errorOf(send(env, new ListMicrovmImagesCommand({})));
+      expect([slow.name, slow.$response?.headers?.['retry-after'], slow.retryAfterSeconds]).toEqual(['ThrottlingException', '2', 2]);
+      env.clock.advance(1000);
+      expect((await errorOf(send(env, new ListMicrovmImagesCommand({})))).retryAfterSeconds).toBe(1);
     } finally {
       await env.emu.close();
     }
