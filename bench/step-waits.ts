@@ -52,8 +52,8 @@ async function run(stepBudgetMs: number | undefined): Promise<Row[]> {
   const snapshot = () => emu.snapshot() as any;
   /** Emulator ms at which `versionId` of the image became SUCCESSFUL. */
   const built = (arn: string, versionId: string) => {
-    const image = snapshot().images.find((i: any) => i.imageArn === arn);
-    return 1000 * image.versions.find((v: any) => v.imageVersion === versionId).updatedAt;
+    const stored = snapshot().images.find((i: any) => i.imageArn === arn);
+    return 1000 * stored.versions.find((v: any) => v.imageVersion === versionId).updatedAt;
   };
   const rows: Row[] = [];
   const measure = async (request: string, go: () => Promise<LifecycleResult>, doneAt: (r: LifecycleResult) => number) => {

@@ -16,7 +16,7 @@ import type { Clock } from '../lambda/shared/clock';
 import { ROUND_MS, STEP_BUDGET_MS } from '../lambda/shared/framework';
 import { LambdaCoreClient } from '../lambda/shared/lambda-core-client';
 import { FENCE_TAG_KEY, formatFence, requestHash } from '../lambda/shared/ownership';
-import { ImageVersionProps, NetworkConnectorProps, ResourceType } from '../src/private/wire';
+import { ImageVersionProps, IS_COMPLETE_TIMEOUT_SECONDS, NetworkConnectorProps, ResourceType } from '../src/private/wire';
 
 const CREDS = { accessKeyId: 'test', secretAccessKey: 'test' };
 /** The emulator's build: PENDING then IN_PROGRESS, 9 s in all: it ends mid-interval (15 s). */
@@ -84,7 +84,7 @@ describe('image and image-version steps work on within one isComplete call', () 
     const spent = env.clock.now() - started;
     expect(spent).toBeLessThanOrEqual(STEP_BUDGET_MS);
     expect(spent).toBeGreaterThanOrEqual(STEP_BUDGET_MS - 2 * ROUND_MS);
-    expect(STEP_BUDGET_MS).toBeLessThanOrEqual(120_000 - 30_000); // room for the round in flight and the answer
+    expect(STEP_BUDGET_MS).toBeLessThanOrEqual(IS_COMPLETE_TIMEOUT_SECONDS * 1000 - 30_000); // room for the round in flight and the answer
     env.emu.faults.release(waiter.physicalResourceId);
     const r = await waiter.run();
     expect(r).toMatchObject({ status: 'SUCCESS', polls: 2 });

@@ -13,12 +13,12 @@ import { describeError, LaunchRequest, LaunchResult, Launcher, Pace, SharedPace,
 import { instanceCounts, MetricsSink, publishFleetMetrics, STDOUT_SINK } from './metrics';
 import { plan, Plan } from './plan';
 import {
-  FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, IS_COMPLETE_TIMEOUT_SECONDS, MAX_HANDLER_WAIT_SECONDS, MAX_RUN_HOOK_PAYLOAD_BYTES,
+  FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, MAX_HANDLER_WAIT_SECONDS, MAX_RUN_HOOK_PAYLOAD_BYTES,
   SERVICE_DEFAULT_MEMORY_MIB,
 } from '../../src/private/wire';
 import type { Clock } from '../shared/clock';
 import { classifyError, errorMessage, errorName } from '../shared/errors';
-import { CustomResourceHandler, ProvisioningError } from '../shared/framework';
+import { CustomResourceHandler, ProvisioningError, STEP_BUDGET_MS } from '../shared/framework';
 import type { IsCompleteRequest, IsCompleteResponse, OnEventRequest, OnEventResponse, Steps } from '../shared/framework';
 import { log } from '../shared/log';
 import { listMicrovms, READY_MICROVM_STATES } from '../shared/microvm-states';
@@ -33,13 +33,6 @@ type CompleteEvent = IsCompleteRequest<FleetProps, FleetProgress>;
 
 /** An instance missing from ListMicrovms this long after launch is gone (the list is eventually consistent). */
 const LIST_GRACE_MS = 60_000;
-/**
- * Work per isComplete call before it returns: the function's timeout (5 minutes) less 30 s of room
- * for the calls in flight, the observing grace and the final writes. The framework waits 15 s
- * between calls, so each call works on continuously for as long as it safely can (with the former
- * 2-minute function and 105 s steps, a 1000-instance deploy lost two 15 s waits).
- */
-const DEFAULT_STEP_BUDGET_MS = (IS_COMPLETE_TIMEOUT_SECONDS - 30) * 1000;
 /** Within a step, readiness is observed again this often while the fleet waits for instances. */
 const ROUND_MS = 1_500;
 /**
@@ -195,7 +188,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
   ) {
     super({ clock: options.clock });
     this.runClient = options.runClient ?? client;
-    this.stepBudgetMs = options.stepBudgetMs ?? DEFAULT_STEP_BUDGET_MS;
+    this.stepBudgetMs = options.stepBudgetMs ?? STEP_BUDGET_MS;
     this.random = options.random ?? Math.random;
   }
 

@@ -1,6 +1,7 @@
 import { systemClock } from './clock';
 import type { Clock } from './clock';
 import { log } from './log';
+import { IS_COMPLETE_TIMEOUT_SECONDS } from '../../src/private/wire';
 
 /**
  * The event shapes of aws-cdk-lib's Provider framework (custom-resources), as our handlers see them,
@@ -89,12 +90,13 @@ export function truncate(text: string, max: number): string {
 }
 
 /**
- * Work per isComplete call before it answers "not yet": the isComplete function's 2-minute timeout
- * less room for the round in flight (its calls, with the SDK's retries) and the answer. The
+ * Work per isComplete call before it answers "not yet", for every resource type: the isComplete
+ * function's timeout (IS_COMPLETE_TIMEOUT_SECONDS, 5 minutes) less 30 s of room for the round in
+ * flight (its calls, with the SDK's retries), the fleet's observing grace and the answer. The
  * framework waits its query interval (15 s) between calls, so a step that re-checks within the call
  * answers a change within one round instead of up to one interval after it.
  */
-export const STEP_BUDGET_MS = 90_000;
+export const STEP_BUDGET_MS = (IS_COMPLETE_TIMEOUT_SECONDS - 30) * 1000;
 /**
  * Within a step, how often a resource still settling is checked again. One round of an image step
  * is ListTags (the fence) + GetMicrovmImage, with a second ListTags on update: 1.3 to 2 calls/s for
