@@ -177,6 +177,35 @@ describe('fleet reconciler between deploys (emulator, lifecycle driver)', () => 
     expect(docs[0]._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: FLEET_METRICS_NAMESPACE, Dimensions: [['FleetId']] });
   });
 
+  test('a run launches and terminates on the stack\'s shared schedules, the ones its deploys use (issue 13)', async () => {
+    await start();
+    const props = fleetProps({ DesiredCount: '3' });
+    const created = await deploy().driver.create(props);
+    const fleetId = created.physicalResourceId!;
+    await client.send(new TerminateMicrovmCommand({ microvmIdentifier: created.data.InstanceIds.split(',')[0] }));
+    clock.advance(MINUTE);
+    // Another fleet of the stack holds the RunMicrovm schedule for the next 10 s.
+    const free = await inventory.reserveCall('RunMicrovm', 10_000, clock.now(), 0) + 10_000;
+    const before = runCalls();
+    const report = await reconciler().reconcile(scheduleInput(fleetId, props));
+    expect(report).toMatchObject({ outcome: 'reconciled', replacedTerminated: 1 });
+    expect(runCalls() - before).toBe(1);
+    // The replacement waited for its slot, and the schedule moved past it.
+    expect(clock.now()).toBeGreaterThanOrEqual(free);
+    expect(inventory.paces.get('RunMicrovm')).toBeGreaterThan(free);
+    // A scale-in between deploys is not the reconciler's (it only replaces and rotates), so the
+    // terminate schedule is shown by a rotation: maximumDuration 1 h, rotate 10 min before.
+    const rotating = fleetProps({ DesiredCount: '1', MaximumDurationSeconds: '3600' });
+    const second = await deploy().driver.create(rotating);
+    const r = reconciler();
+    const terminateBefore = inventory.paces.get('TerminateMicrovm') ?? 0;
+    for (let minute = 0; minute < 55; minute++) {
+      clock.advance(MINUTE);
+      await r.reconcile(scheduleInput(second.physicalResourceId!, rotating));
+    }
+    expect(inventory.paces.get('TerminateMicrovm') ?? 0).toBeGreaterThan(terminateBefore);
+  });
+
   test('a run during a deploy changes nothing; a run that raced the deploy\'s first write changes nothing', async () => {
     await start();
     const v2 = await (async () => {

@@ -8,7 +8,7 @@ import {
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { configHash, fleetSettings, launchInput } from './fleet-config';
 import { Fence, Inventory, MetaRecord, owns, SlotRecord, slotKey } from './inventory';
-import { describeError, LaunchRequest, LaunchResult, Launcher, TokenBucket } from './launcher';
+import { describeError, LaunchRequest, LaunchResult, Launcher, Pace, SharedPace, TokenBucket } from './launcher';
 import { FleetMetricValues, instanceCounts, MetricsSink, publishFleetMetrics, RELEASED, STDOUT_SINK } from './metrics';
 import { plan, PlanSlot } from './plan';
 import type { ReconcilerInput } from '../../src/private/reconciler-wire';
@@ -188,7 +188,12 @@ export class FleetReconciler {
       end: started + this.budgetMs,
       // One attempt per launch: a throttled or failed launch keeps its recorded token (LAUNCHING) and
       // the next run re-issues it, instead of adding retries to a throttling burst within this one.
-      launcher: new Launcher(this.runClient, { rate: settings.launchRate, clock: this.clock, random: this.options.random, maxAttempts: 1 }),
+      // On the stack's shared RunMicrovm schedule (SharedPace, the deploy path's default): a run
+      // and the deploys of other fleets of the stack keep to one rate together.
+      launcher: new Launcher(this.runClient, {
+        rate: settings.launchRate, clock: this.clock, random: this.options.random, maxAttempts: 1,
+        pace: new SharedPace(store, 'RunMicrovm', settings.launchRate, this.clock),
+      }),
     };
     const tally: Tally = { launched: 0, expired: 0, terminated: 0, rotated: 0, released: 0, failed: 0 };
     let last: SlotRecord[] = records;
@@ -278,14 +283,16 @@ export class FleetReconciler {
     const terminate = pick(p.terminate);
     if (terminate.length) {
       const rotating = new Set(slots.filter((sl) => sl.configHash.startsWith(ROTATING)).map((sl) => sl.sk));
-      const done = await this.transition(ctx, terminate, TERMINATE_RATE, (id) => new TerminateMicrovmCommand({ microvmIdentifier: id }), true);
+      // TerminateMicrovm on the stack's shared schedule too, with the deploys' key.
+      const pace = new SharedPace(store, 'TerminateMicrovm', TERMINATE_RATE, this.clock);
+      const done = await this.transition(ctx, terminate, pace, (id) => new TerminateMicrovmCommand({ microvmIdentifier: id }), true);
       tally.rotated += done.filter((r) => rotating.has(r.sk)).length;
       // Kept on record as TERMINATING (they still hold memory) until observed stopped.
       if (done.length) await store.putSlots(done.map((r) => ({ ...r, state: 'TERMINATING' })));
     }
-    const suspended = await this.transition(ctx, pick(p.suspend), SUSPEND_RATE, (id) => new SuspendMicrovmCommand({ microvmIdentifier: id }));
+    const suspended = await this.transition(ctx, pick(p.suspend), new TokenBucket(SUSPEND_RATE, 1, this.clock), (id) => new SuspendMicrovmCommand({ microvmIdentifier: id }));
     if (suspended.length) await store.putSlots(suspended.map((r) => ({ ...r, state: 'SUSPENDING' })));
-    await this.transition(ctx, pick(p.resume), RESUME_RATE, (id) => new ResumeMicrovmCommand({ microvmIdentifier: id }));
+    await this.transition(ctx, pick(p.resume), new TokenBucket(RESUME_RATE, 1, this.clock), (id) => new ResumeMicrovmCommand({ microvmIdentifier: id }));
     let launched = 0;
     if (p.launches > 0 && !ctx.throttled.value && this.clock.now() < ctx.end) {
       const result = await this.launch(ctx, meta!, p.launches, tally);
@@ -387,14 +394,13 @@ export class FleetReconciler {
   }
 
   /** One call per instance at `rate` until the run's end; returns the records whose call was accepted (or found it gone). */
-  private async transition(ctx: RunContext, recs: SlotRecord[], rate: number, command: (microvmId: string) => any,
+  private async transition(ctx: RunContext, recs: SlotRecord[], pace: Pace, command: (microvmId: string) => any,
     goneIsDone = false): Promise<SlotRecord[]> {
     if (!recs.length) return [];
-    const bucket = new TokenBucket(rate, 1, this.clock);
     const done: SlotRecord[] = [];
     for (const r of recs) {
       if (this.clock.now() >= ctx.end) break;
-      await bucket.take();
+      await pace.take();
       try {
         await this.options.client.send(command(r.microvmId!));
         done.push(r);
