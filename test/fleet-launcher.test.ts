@@ -79,6 +79,24 @@ describe('Launcher: one account-wide RunMicrovm rate (a schedule shared through 
     expect(table.items.size).toBe(0);
   });
 
+  test('a fleet with a low launchRate on the schedule does not slow the other fleets to its rate', async () => {
+    // Fleet A launches at 0.2/s (one call per 5 s), fleet B at the default 5/s, at the same time.
+    const table = new MemoryInventory();
+    const runClient = () => new LambdaMicrovmsClient({ endpoint: emu.url, region: emu.region, credentials: CREDS, maxAttempts: 1 });
+    const slow = new Launcher(runClient(), { rate: 0.2, clock: until, random: () => 0.5, pace: new SharedPace(table, 'RunMicrovm', 0.2, until, 5) });
+    const t0 = manual.now();
+    let fastDone = 0;
+    const [slowResults, fastResults] = await Promise.all([
+      slow.launch(requests('slow', 3)),
+      sharedLauncher(table).launch(requests('fast', 50)).then((r) => { fastDone = manual.now(); return r; }),
+    ]);
+    expect([...slowResults, ...fastResults].every((r) => r.microvmId)).toBe(true);
+    // B's 50 calls and A's 3 share the 5/s: about 53 slots of 200 ms, not one 5-second slot of A's per call of B.
+    expect(fastDone - t0).toBeLessThan(53 * 200 + 1000);
+    // A still keeps to its own rate: 3 calls, 2 intervals of 5 s.
+    expect(manual.now() - t0).toBeGreaterThanOrEqual(2 * 5000);
+  });
+
   test('a launcher alone on the schedule gets the whole rate', async () => {
     const table = new MemoryInventory();
     const t0 = manual.now();
