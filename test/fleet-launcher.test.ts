@@ -50,6 +50,20 @@ describe('Launcher: one account-wide RunMicrovm rate (adaptive backoff)', () => 
   });
 });
 
+describe('Launcher: the end of an isComplete step', () => {
+  test('a launch throttled near sendUntil sends no retry after it, and waits no backoff past it (the function\'s timeout follows)', async () => {
+    emu.faults.operation({ operation: 'RunMicrovm', mode: 'throttle', count: 100 });
+    const t0 = manual.now();
+    const [r] = await launcher(false).launch(requests('late', 1), { sendUntil: t0 + 1000 });
+    // Unknown, not refused: the record stays LAUNCHING and the next step re-issues the same token.
+    expect(r).toMatchObject({ definitelyNotLaunched: false });
+    expect(r.microvmId).toBeUndefined();
+    // Before: 8 attempts whatever sendUntil said, about 16 s of backoff past it.
+    expect(manual.now() - t0).toBeLessThan(1000);
+    expect(emu.stats().operations.RunMicrovm).toBeLessThanOrEqual(3);
+  });
+});
+
 describe('Launcher: one account-wide RunMicrovm rate (a schedule shared through the stack\'s table)', () => {
   // Sleepers wake at their own time: the clock moves to the latest deadline reached, not by the sum of
   // every concurrent sleep (four launchers sleep at once here), and slowly enough (a tenth of real

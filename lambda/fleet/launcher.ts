@@ -244,7 +244,8 @@ export class Launcher {
           results[i] = { clientToken: requests[i].clientToken, attempts: 0, skipped: true };
           continue;
         }
-        const r = await this.launchOne(requests[i], () => stop);
+        // Retries stop at sendUntil too: the step's calls end before the isComplete function's timeout.
+        const r = await this.launchOne(requests[i], () => stop || (opts.sendUntil !== undefined && this.clock.now() >= opts.sendUntil), opts.sendUntil);
         if (r.error && classifyError(r.error) === 'quota') stop = true;
         results[i] = r;
         if (opts.onResult) await opts.onResult(r);
@@ -262,7 +263,8 @@ export class Launcher {
     this.bucket.setRate(next);
   }
 
-  private async launchOne(req: LaunchRequest, stopped: () => boolean): Promise<LaunchResult> {
+  /** One request, retried until it settles, `stopped` says so, or the next attempt would start after `until`. */
+  private async launchOne(req: LaunchRequest, stopped: () => boolean, until?: number): Promise<LaunchResult> {
     let attempts = 0;
     let lastError: unknown;
     while (attempts < this.maxAttempts) {
@@ -300,8 +302,11 @@ export class Launcher {
           return { clientToken: req.clientToken, error: err, definitelyNotLaunched: true, attempts };
         }
         const retryAfterMs = Number((err as any)?.retryAfterSeconds) * 1000;
-        await this.clock.sleep(backoffDelay(attempts, { baseDelayMs: this.baseBackoffMs, maxDelayMs: MAX_BACKOFF_MS, random: this.random },
-          Number.isFinite(retryAfterMs) ? retryAfterMs : undefined));
+        const delay = backoffDelay(attempts, { baseDelayMs: this.baseBackoffMs, maxDelayMs: MAX_BACKOFF_MS, random: this.random },
+          Number.isFinite(retryAfterMs) ? retryAfterMs : undefined);
+        // No retry would be sent after that wait: do not wait for it (the outcome stays unknown).
+        if (until !== undefined && this.clock.now() + delay >= until) break;
+        await this.clock.sleep(delay);
       }
     }
     return { clientToken: req.clientToken, error: lastError, definitelyNotLaunched: false, attempts };
