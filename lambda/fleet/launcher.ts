@@ -245,7 +245,8 @@ export class Launcher {
           continue;
         }
         // Retries stop at sendUntil too: the step's calls end before the isComplete function's timeout.
-        const r = await this.launchOne(requests[i], () => stop || (opts.sendUntil !== undefined && this.clock.now() >= opts.sendUntil), opts.sendUntil);
+        const until = opts.sendUntil;
+        const r = await this.launchOne(requests[i], () => stop || (until !== undefined && this.clock.now() >= until), until);
         if (r.error && classifyError(r.error) === 'quota') stop = true;
         results[i] = r;
         if (opts.onResult) await opts.onResult(r);
