@@ -50,6 +50,20 @@ describe('Launcher: one account-wide RunMicrovm rate (adaptive backoff)', () => 
   });
 });
 
+describe('Launcher: the end of an isComplete step', () => {
+  test('a launch throttled near sendUntil sends no retry after it, and waits no backoff past it (the function\'s timeout follows)', async () => {
+    emu.faults.operation({ operation: 'RunMicrovm', mode: 'throttle', count: 100 });
+    const t0 = manual.now();
+    const [r] = await launcher(false).launch(requests('late', 1), { sendUntil: t0 + 1000 });
+    // Unknown, not refused: the record stays LAUNCHING and the next step re-issues the same token.
+    expect(r).toMatchObject({ definitelyNotLaunched: false });
+    expect(r.microvmId).toBeUndefined();
+    // Before: 8 attempts whatever sendUntil said, about 16 s of backoff past it.
+    expect(manual.now() - t0).toBeLessThan(1000);
+    expect(emu.stats().operations.RunMicrovm).toBeLessThanOrEqual(3);
+  });
+});
+
 describe('Launcher: one account-wide RunMicrovm rate (a schedule shared through the stack\'s table)', () => {
   // Sleepers wake at their own time: the clock moves to the latest deadline reached, not by the sum of
   // every concurrent sleep (four launchers sleep at once here), and slowly enough (a tenth of real
@@ -77,6 +91,24 @@ describe('Launcher: one account-wide RunMicrovm rate (a schedule shared through 
     expect(manual.now() - t0).toBeGreaterThanOrEqual(98 * 200);
     expect(manual.now() - t0).toBeLessThan(100 * 200 + 1000);
     expect(table.items.size).toBe(0);
+  });
+
+  test('a fleet with a low launchRate on the schedule does not slow the other fleets to its rate', async () => {
+    // Fleet A launches at 0.2/s (one call per 5 s), fleet B at the default 5/s, at the same time.
+    const table = new MemoryInventory();
+    const runClient = () => new LambdaMicrovmsClient({ endpoint: emu.url, region: emu.region, credentials: CREDS, maxAttempts: 1 });
+    const slow = new Launcher(runClient(), { rate: 0.2, clock: until, random: () => 0.5, pace: new SharedPace(table, 'RunMicrovm', 0.2, until, 5) });
+    const t0 = manual.now();
+    let fastDone = 0;
+    const [slowResults, fastResults] = await Promise.all([
+      slow.launch(requests('slow', 3)),
+      sharedLauncher(table).launch(requests('fast', 50)).then((r) => { fastDone = manual.now(); return r; }),
+    ]);
+    expect([...slowResults, ...fastResults].every((r) => r.microvmId)).toBe(true);
+    // B's 50 calls and A's 3 share the 5/s: about 53 slots of 200 ms, not one 5-second slot of A's per call of B.
+    expect(fastDone - t0).toBeLessThan(53 * 200 + 1000);
+    // A still keeps to its own rate: 3 calls, 2 intervals of 5 s.
+    expect(manual.now() - t0).toBeGreaterThanOrEqual(2 * 5000);
   });
 
   test('a launcher alone on the schedule gets the whole rate', async () => {

@@ -124,6 +124,14 @@ const imageStack = (name: string, extra: Partial<MicroVmImageProps> = {}) => syn
   new MicroVmImage(stack, 'Image', { code: MicroVmCode.fromAsset(HELLO_IMAGE_DIR), imageName: name, keepVersions: 1, terminateMicroVmsOnDelete: true, ...extra });
 });
 
+/** The environment of the image's latest active version, as the service holds it. */
+async function liveEnvironment(imageName: string): Promise<Record<string, string> | undefined> {
+  const admin = microvmsClient(async () => ({ accessKeyId: 'test', secretAccessKey: 'test' }), 1);
+  const image = await admin.send(new GetMicrovmImageCommand({ imageIdentifier: imageName }));
+  const live = await admin.send(new GetMicrovmImageVersionCommand({ imageIdentifier: imageName, imageVersion: image.latestActiveImageVersion }));
+  return live.environmentVariables;
+}
+
 describe('IAM-checked lifecycles', () => {
   test('image rename: the cleanup Delete of the old image runs with the old role, which still holds the old ARN', async () => {
     const t1 = imageStack('iam-a');
@@ -233,10 +241,31 @@ describe('IAM-checked lifecycles', () => {
     const reads = checker.calls.filter((c) => c.action === 's3:GetObject');
     expect(new Set(reads.map((c) => c.role))).toEqual(new Set([role1, role2]));
     expect(reads.every((c) => c.allowed)).toBe(true);
-    const admin = microvmsClient(async () => ({ accessKeyId: 'test', secretAccessKey: 'test' }), 1);
-    const image = await admin.send(new GetMicrovmImageCommand({ imageIdentifier: 'iam-env' }));
-    const live = await admin.send(new GetMicrovmImageVersionCommand({ imageIdentifier: 'iam-env', imageVersion: image.latestActiveImageVersion }));
-    expect(live.environmentVariables).toEqual({ MODE: 'one' });
+    expect(await liveEnvironment('iam-env')).toEqual({ MODE: 'one' });
+    expect(await d.delete()).toMatchObject({ status: 'SUCCESS' });
+    expect(checker.unauthorized()).toEqual([]);
+  });
+
+  test('staged environment: an update whose object is not in the bucket fails, and its rollback (sent those properties as the old ones) succeeds', async () => {
+    const t1 = imageStack('iam-env-gone', { environment: { MODE: 'one' } });
+    const id = logicalId(t1, ResourceType.IMAGE, 'Image');
+    deploy(t1);
+    const d = driver<any>(ResourceType.IMAGE, id);
+    expect(await d.create(resourceProperties(t1, id, context()))).toMatchObject({ status: 'SUCCESS' });
+    const uploaded = new Set(objects.keys());
+    // Values no other test stages: the object's key is its content's hash.
+    const t2 = imageStack('iam-env-gone', { environment: { MODE: 'never-uploaded' } });
+    // The new values' object never reached the bucket (the template deployed without its assets).
+    for (const key of [...objects.keys()]) if (!uploaded.has(key)) objects.delete(key);
+    deploy(t2);
+    const failed = await d.update(resourceProperties(t2, id, context()));
+    expect(failed).toMatchObject({ status: 'FAILED' });
+    expect(failed.reason).toMatch(/are not in the asset bucket/);
+    // CloudFormation's rollback: the old properties again, the failed ones as OldResourceProperties.
+    const rolledBack = await d.rollback();
+    expect(rolledBack.reason).toBeUndefined();
+    expect(rolledBack).toMatchObject({ status: 'SUCCESS' });
+    expect(await liveEnvironment('iam-env-gone')).toEqual({ MODE: 'one' });
     expect(await d.delete()).toMatchObject({ status: 'SUCCESS' });
     expect(checker.unauthorized()).toEqual([]);
   });

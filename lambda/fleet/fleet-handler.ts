@@ -13,7 +13,7 @@ import { describeError, LaunchRequest, LaunchResult, Launcher, Pace, SharedPace,
 import { instanceCounts, MetricsSink, publishFleetMetrics, STDOUT_SINK } from './metrics';
 import { plan, Plan } from './plan';
 import {
-  FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, MAX_HANDLER_WAIT_SECONDS, MAX_RUN_HOOK_PAYLOAD_BYTES,
+  DEFAULT_LAUNCH_RATE, FLEET_ATTRIBUTE_MAX_INSTANCES, FleetAttr, FleetProps, MAX_HANDLER_WAIT_SECONDS, MAX_RUN_HOOK_PAYLOAD_BYTES,
   SERVICE_DEFAULT_MEMORY_MIB,
 } from '../../src/private/wire';
 import type { Clock } from '../shared/clock';
@@ -197,13 +197,13 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
   }
 
   /** The stack-wide schedule of an operation (pacing 'shared', the default); undefined: each fleet paces itself. */
-  private sharedPace(inventory: Inventory, operation: string, rate: number): Pace | undefined {
-    return (this.options.pacing ?? 'shared') === 'shared' ? new SharedPace(inventory, operation, rate, this.clock) : undefined;
+  private sharedPace(inventory: Inventory, operation: string, rate: number, sharedRate: number): Pace | undefined {
+    return (this.options.pacing ?? 'shared') === 'shared' ? new SharedPace(inventory, operation, rate, this.clock, sharedRate) : undefined;
   }
 
   /** TerminateMicrovm's pace: shared by the stack's fleets, or this fleet's own (burst 2: timer overshoot is made up). */
   private terminatePace(inventory: Inventory): Pace {
-    return this.sharedPace(inventory, 'TerminateMicrovm', TERMINATE_RATE) ?? new TokenBucket(TERMINATE_RATE, 2, this.clock);
+    return this.sharedPace(inventory, 'TerminateMicrovm', TERMINATE_RATE, TERMINATE_RATE) ?? new TokenBucket(TERMINATE_RATE, 2, this.clock);
   }
 
   /** The fence: a poll whose request no longer owns the fleet's generation stops before it acts. */
@@ -295,7 +295,7 @@ export class FleetHandler extends CustomResourceHandler<FleetProps, FleetProgres
         clock: this.clock,
         random: this.random,
         adaptive: this.options.pacing === 'adaptive',
-        pace: this.sharedPace(inventory, 'RunMicrovm', target.settings.launchRate),
+        pace: this.sharedPace(inventory, 'RunMicrovm', target.settings.launchRate, DEFAULT_LAUNCH_RATE),
       }),
       buckets: {
         terminate: this.terminatePace(inventory),

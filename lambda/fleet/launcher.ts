@@ -81,16 +81,31 @@ export interface CallSchedule {
  * one rate instead of each calling at the full rate as if alone, and a fleet alone still gets the
  * whole rate. A call reserves its slot when the previous one goes (one reservation ahead), so no
  * slot is held that will not be used; a caller that overslept its slot catches up by one interval.
+ * A caller slower than the shared rate paces itself and holds one slot of the shared rate per call:
+ * held at its own interval, a 0.2/s fleet would have held every fleet of the stack to 0.2/s.
  * Measured against adaptive backoff in bench/fleet-deploy.ts (bench/README.md).
  */
 export class SharedPace implements Pace {
+  /** This caller's own interval (its rate). */
   private readonly intervalMs: number;
+  /** What one call costs on the shared schedule: this caller's interval, at most the shared rate's. */
+  private readonly slotMs: number;
   private queue: Promise<void> = Promise.resolve();
   private notBefore = 0;
+  /** When this caller's previous call went (its own rate, when it is slower than the shared one). */
+  private lastAt = -Infinity;
 
-  constructor(private readonly schedule: CallSchedule, private readonly key: string, rate: number, private readonly clock: Clock) {
+  /**
+   * @param rate this caller's calls per second
+   * @param sharedRate the rate the schedule keeps to (the operation's default quota): a caller slower
+   *   than it paces itself at `rate` and holds only one slot of `sharedRate` on the schedule, so a fleet
+   *   with a low launchRate does not hold every other fleet of the stack to its rate. @default rate
+   */
+  constructor(private readonly schedule: CallSchedule, private readonly key: string, rate: number, private readonly clock: Clock,
+    sharedRate: number = rate) {
     if (!(rate > 0)) throw new Error(`rate must be > 0, got ${rate}`);
     this.intervalMs = 1000 / rate;
+    this.slotMs = Math.min(this.intervalMs, 1000 / sharedRate);
   }
 
   public take(): Promise<void> {
@@ -106,8 +121,10 @@ export class SharedPace implements Pace {
 
   private async takeOne(): Promise<void> {
     const now = this.clock.now();
-    if (this.notBefore > now) await this.clock.sleep(this.notBefore - now);
-    const at = await this.schedule.reserveCall(this.key, this.intervalMs, this.clock.now(), this.intervalMs);
+    const notBefore = this.intervalMs > this.slotMs ? Math.max(this.notBefore, this.lastAt + this.intervalMs) : this.notBefore;
+    if (notBefore > now) await this.clock.sleep(notBefore - now);
+    const at = await this.schedule.reserveCall(this.key, this.slotMs, this.clock.now(), this.slotMs);
+    this.lastAt = at;
     const wait = at - this.clock.now();
     if (wait > 0) await this.clock.sleep(wait);
   }
@@ -227,7 +244,9 @@ export class Launcher {
           results[i] = { clientToken: requests[i].clientToken, attempts: 0, skipped: true };
           continue;
         }
-        const r = await this.launchOne(requests[i], () => stop);
+        // Retries stop at sendUntil too: the step's calls end before the isComplete function's timeout.
+        const until = opts.sendUntil;
+        const r = await this.launchOne(requests[i], () => stop || (until !== undefined && this.clock.now() >= until), until);
         if (r.error && classifyError(r.error) === 'quota') stop = true;
         results[i] = r;
         if (opts.onResult) await opts.onResult(r);
@@ -245,7 +264,8 @@ export class Launcher {
     this.bucket.setRate(next);
   }
 
-  private async launchOne(req: LaunchRequest, stopped: () => boolean): Promise<LaunchResult> {
+  /** One request, retried until it settles, `stopped` says so, or the next attempt would start after `until`. */
+  private async launchOne(req: LaunchRequest, stopped: () => boolean, until?: number): Promise<LaunchResult> {
     let attempts = 0;
     let lastError: unknown;
     while (attempts < this.maxAttempts) {
@@ -283,8 +303,11 @@ export class Launcher {
           return { clientToken: req.clientToken, error: err, definitelyNotLaunched: true, attempts };
         }
         const retryAfterMs = Number((err as any)?.retryAfterSeconds) * 1000;
-        await this.clock.sleep(backoffDelay(attempts, { baseDelayMs: this.baseBackoffMs, maxDelayMs: MAX_BACKOFF_MS, random: this.random },
-          Number.isFinite(retryAfterMs) ? retryAfterMs : undefined));
+        const delay = backoffDelay(attempts, { baseDelayMs: this.baseBackoffMs, maxDelayMs: MAX_BACKOFF_MS, random: this.random },
+          Number.isFinite(retryAfterMs) ? retryAfterMs : undefined);
+        // No retry would be sent after that wait: do not wait for it (the outcome stays unknown).
+        if (until !== undefined && this.clock.now() + delay >= until) break;
+        await this.clock.sleep(delay);
       }
     }
     return { clientToken: req.clientToken, error: lastError, definitelyNotLaunched: false, attempts };

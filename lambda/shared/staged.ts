@@ -9,6 +9,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { errorMessage, errorName, isNotFound } from './errors';
 import { ProvisioningError } from './framework';
 import type { IsCompleteRequest, OnEventRequest, ResourceHandler } from './framework';
+import { log } from './log';
 import { WireMismatchError } from './props';
 import { STAGED_PROPERTIES, STAGED_PROPERTY_NAMES, StagedPropertiesWire } from '../../src/private/wire';
 
@@ -74,8 +75,9 @@ type AnyRequest = OnEventRequest<any> & Partial<IsCompleteRequest<any>>;
 
 /**
  * The event with its properties' staged values merged in: the new properties read with `read`,
- * the old ones (an Update) with `readOld`, the role whose session may read them. A Delete reads
- * nothing (no handler needs the values to delete, and the object may be gone): the property is dropped.
+ * the old ones (an Update) with `readOld`, the role whose session may read them (old values that
+ * cannot be read are left staged, see oldWithStagedProperties). A Delete reads nothing (no handler
+ * needs the values to delete, and the object may be gone): the property is dropped.
  */
 export async function withStagedEvent<E extends AnyRequest>(event: E, read: ReadStaged, readOld: ReadStaged = read): Promise<E> {
   if (event.RequestType === 'Delete') {
@@ -85,8 +87,26 @@ export async function withStagedEvent<E extends AnyRequest>(event: E, read: Read
   return {
     ...event,
     ResourceProperties: await withStagedProperties(event.ResourceProperties, read),
-    OldResourceProperties: event.OldResourceProperties && await withStagedProperties(event.OldResourceProperties, readOld),
+    OldResourceProperties: event.OldResourceProperties && await oldWithStagedProperties(event.OldResourceProperties, readOld),
   };
+}
+
+/**
+ * The old properties with their staged values, or, when those cannot be read, as they are (with
+ * `StagedProperties` still in them, so they compare as different from any new values). The old
+ * values are only compared and re-sent for launches recorded under them: failing on them would fail
+ * the rollback of an update whose own object was missing or unreadable (CloudFormation sends that
+ * update's properties as the rollback's old ones) and leave the stack in UPDATE_ROLLBACK_FAILED.
+ */
+async function oldWithStagedProperties<P extends object>(props: P, read: ReadStaged): Promise<P> {
+  try {
+    return await withStagedProperties(props, read);
+  } catch (err) {
+    if (!(err instanceof ProvisioningError)) throw err;
+    // The message names the object, never a value.
+    log('the previous properties\' staged values could not be read: compared as changed', { error: errorName(err), message: err.message });
+    return props;
+  }
 }
 
 /** `handler`, reading each event's staged values first (see withStagedEvent). */
