@@ -7,7 +7,7 @@
 import type { OnEventRequest } from '../lambda/shared/framework';
 import { ProvisioningError } from '../lambda/shared/framework';
 import { WireMismatchError } from '../lambda/shared/props';
-import { ReadStaged, readingStaged, withStagedEvent, withStagedProperties } from '../lambda/shared/staged';
+import { ReadStaged, readingStaged, s3Reader, withStagedEvent, withStagedProperties } from '../lambda/shared/staged';
 
 const LOCATION = { Bucket: 'cdk-hnb659fds-assets-123456789012-us-east-1', Key: `${'a'.repeat(64)}.json` };
 const OTHER = { Bucket: LOCATION.Bucket, Key: `${'b'.repeat(64)}.json` };
@@ -91,5 +91,32 @@ describe('staged properties', () => {
     await expect(unknown).rejects.not.toThrow(/canary/);
 
     await expect(withStagedProperties({ StagedProperties: { Bucket: 'b' } }, bucket({}))).rejects.toThrow(WireMismatchError);
+  });
+
+  test('a new role\'s first read, refused while IAM propagates its policy, is retried for about 45 s; other errors are not', async () => {
+    let t = 0;
+    const clock = { now: () => t, sleep: async (ms: number) => { t += ms; } };
+    const denied = () => Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+    let calls = 0;
+    const s3 = (refusals: number, error: () => Error = denied) => ({
+      send: async () => {
+        calls++;
+        if (calls <= refusals) throw error();
+        return { Body: { transformToString: async () => '{"A":"1"}' } };
+      },
+    });
+    // Propagated after three refusals: read.
+    expect(await s3Reader(s3(3), clock)(LOCATION)).toBe('{"A":"1"}');
+    expect(calls).toBe(4);
+    // Never propagated: 8 attempts, then IAM's answer; waits of 1 s doubling to 10 s at most.
+    calls = 0; t = 0;
+    await expect(s3Reader(s3(100), clock)(LOCATION)).rejects.toThrow('Access Denied');
+    expect(calls).toBe(8);
+    expect(t).toBeLessThanOrEqual(1000 + 2000 + 4000 + 8000 + 3 * 10_000);
+    // A missing object is not retried.
+    calls = 0;
+    const missing = () => Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+    await expect(s3Reader(s3(100, missing), clock)(LOCATION)).rejects.toThrow('does not exist');
+    expect(calls).toBe(1);
   });
 });

@@ -73,7 +73,7 @@ export function reconcileFleet(event: ReconcilerInput, options: ReconcileOptions
     storeFor: (table) => new DynamoInventory(dynamo, table),
     deployState,
     secrets: refuseAfter(clients.secrets(credentials), deadline),
-    readStaged: s3Reader(refuseAfter(clients.s3(credentials), deadline)),
+    readStaged: s3Reader(refuseAfter(clients.s3(credentials), deadline), options.clock),
     throttles: () => throttles.reduce((n, c) => n + c.throttled, 0),
     clock: options.clock,
     ...options.reconciler,

@@ -91,8 +91,8 @@ export function handlerFor(event: AnyRequest, options: DispatchOptions): Resourc
   const session = sessionName(event.RequestId);
   const role = roleOf(event.ResourceProperties)!;
   const previousRole = roleOf(event.OldResourceProperties);
-  const read = s3Reader(clients.s3(options.assumeRole(role, session)));
-  const readOld = previousRole && previousRole !== role ? s3Reader(clients.s3(options.assumeRole(previousRole, session))) : read;
+  const read = s3Reader(clients.s3(options.assumeRole(role, session)), options.clock);
+  const readOld = previousRole && previousRole !== role ? s3Reader(clients.s3(options.assumeRole(previousRole, session)), options.clock) : read;
   return readingStaged(handler, read, readOld);
 }
 

@@ -6,11 +6,14 @@
  * event, a Step Functions execution or a log. Never log what is read here.
  */
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import type { Clock } from './clock';
+import { isAccessDenied } from './credentials';
 import { errorMessage, errorName, isNotFound } from './errors';
 import { ProvisioningError } from './framework';
 import type { IsCompleteRequest, OnEventRequest, ResourceHandler } from './framework';
 import { log } from './log';
 import { WireMismatchError } from './props';
+import { withRetries } from './retry';
 import { STAGED_PROPERTIES, STAGED_PROPERTY_NAMES, StagedPropertiesWire } from '../../src/private/wire';
 
 /** Reads the text of a staged object. */
@@ -21,13 +24,19 @@ export interface S3Api {
   send(command: GetObjectCommand): Promise<{ Body?: { transformToString(encoding?: string): Promise<string> } }>;
 }
 
-/** Reads staged objects with `s3` (signed by the resource's role session). */
-export function s3Reader(s3: S3Api): ReadStaged {
-  return async ({ Bucket, Key }) => {
+/**
+ * Reads staged objects with `s3` (signed by the resource's role session). A role CloudFormation just
+ * created (new values make a new role: its path carries the object's hash) may be assumed before
+ * IAM has propagated its inline policy everywhere, and this read is often its first call: an
+ * AccessDenied is retried like the AssumeRole of a new role (8 attempts, 1 s doubling to 10 s,
+ * about 45 s), then fails the request with IAM's answer.
+ */
+export function s3Reader(s3: S3Api, clock?: Clock): ReadStaged {
+  return ({ Bucket, Key }) => withRetries(async () => {
     const out = await s3.send(new GetObjectCommand({ Bucket, Key }));
     if (!out.Body) throw new Error(`s3://${Bucket}/${Key} has no body`);
     return out.Body.transformToString('utf-8');
-  };
+  }, { maxAttempts: 8, baseDelayMs: 1000, maxDelayMs: 10_000, clock, isRetryable: isAccessDenied });
 }
 
 const isMap = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
