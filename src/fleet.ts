@@ -388,8 +388,10 @@ export interface MicroVmFleetProps {
    * 10/s) calls, kept in the stack's inventory table with conditional writes: together they keep to
    * this rate, and a fleet deploying alone gets all of it. Until issue 13 each fleet launched at
    * this rate as if alone, so ten fleets deploying at once offered ten times the quota and were
-   * mostly throttled. Fleets of other stacks deploying at the same time are not on the schedule:
-   * their throttles are retried with backoff.
+   * mostly throttled. Fleets of other stacks deploying at the same time are not on the schedule,
+   * so a RunMicrovm throttle makes it adapt: each throttle cuts the stack's share of this rate by
+   * 30% (once a second), each accepted call gives back 1% of it; two stacks deploying at once
+   * converge on about half the rate each, a stack alone keeps all of it.
    * @default 5
    */
   readonly launchRate?: number;
