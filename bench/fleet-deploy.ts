@@ -4,7 +4,7 @@
  * limits (RunMicrovm 5/s, TerminateMicrovm 10/s) and state delays, on the emulator's clock.
  *
  * Run: npx tsx bench/fleet-deploy.ts [--speed 5] [--baseline-speed 20] [--naive-speed 20] [--only new,baseline,naive]
- *        [--scenarios small,big,ten]
+ *        [--scenarios small,big,ten,two]
  *
  * Three launchers, side by side in one table:
  * - new: this tree's handler (lambda/fleet), its calls on the stack's shared schedule (the default
@@ -17,7 +17,8 @@
  *
  * Scenarios: create 100; create 1000, then a rolling update of those 1000 with the default batch,
  * another with a large batch (200), and the delete of the 1000; 10 fleets × 100 created at once
- * (one account and one stack: they share the RunMicrovm rate and the inventory table). Every time is
+ * (one account and one stack: they share the RunMicrovm rate and the inventory table); two stacks of 5 fleets × 100
+ * deploying at once (one account, one inventory table and so one pace schedule per stack). Every time is
  * emulator time: the emulator runs on a RealClock at `speed` × real time, the handler's clock and
  * the waiter sleep on it. A second table says where each scenario's time went (see Breakdown).
  */
@@ -336,8 +337,11 @@ const idealCreate = (n: number) => n / RUN_RATE + bootSeconds;
 const idealReplace = (n: number) => n / RUN_RATE + bootSeconds + stopSeconds;
 const idealDelete = (n: number) => n / TERMINATE_RATE + stopSeconds;
 
-/** Scenario groups to run (`--scenarios small,big,ten`): create 100; create, roll and delete 1000; 10 fleets. */
-const SCENARIOS = new Set(argValue('scenarios', 'small,big,ten').split(','));
+/**
+ * Scenario groups to run (`--scenarios small,big,ten,two`): create 100; create, roll and delete 1000; 10 fleets of one stack;
+ * two stacks of 5 fleets each.
+ */
+const SCENARIOS = new Set(argValue('scenarios', 'small,big,ten,two').split(','));
 
 async function runVariant(variant: Variant, speed: number): Promise<Row[]> {
   const rows: Row[] = [];
@@ -373,6 +377,19 @@ async function runVariant(variant: Variant, speed: number): Promise<Row[]> {
     const table = v === 'naive' ? undefined : new (await handlerModule(v === 'baseline' ? 'baseline' : 'new')).MemoryInventory();
     const fleets = await Promise.all(Array.from({ length: 10 }, (_, i) => newFleet(v, account, `Fleet${i}`, table)));
     log(await measure(account, v, '10 fleets x 100 at once', 1000, idealCreate(1000),
+      () => Promise.all(fleets.map((f) => f.driver.create(fleetProps(account, { DesiredCount: '100' }))))));
+    await account.emu.close();
+  }
+  if (SCENARIOS.has('two')) {
+    const account = await Account.start(speed);
+    // Two stacks deploying at once in one account: each has its own inventory table (its own pace
+    // items), both draw on the account's one RunMicrovm rate.
+    const fleets: Fleet[] = [];
+    for (const stack of ['A', 'B']) {
+      const table = variant === 'naive' ? undefined : new (await handlerModule(variant)).MemoryInventory();
+      for (let i = 0; i < 5; i++) fleets.push(await newFleet(variant, account, `Stack${stack}Fleet${i}`, table));
+    }
+    log(await measure(account, variant, '2 stacks x 5 fleets x 100', 1000, idealCreate(1000),
       () => Promise.all(fleets.map((f) => f.driver.create(fleetProps(account, { DesiredCount: '100' }))))));
     await account.emu.close();
   }

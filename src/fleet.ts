@@ -386,10 +386,13 @@ export interface MicroVmFleetProps {
    * RunMicrovm calls per second (the account's RunMicrovm rate quota is 5 by default). The fleets
    * of one stack deploying at the same time share one schedule of RunMicrovm (and TerminateMicrovm,
    * 10/s) calls, kept in the stack's inventory table with conditional writes: together they keep to
-   * this rate, and a fleet deploying alone gets all of it. Until issue 13 each fleet launched at
+   * the default quota (5/s; a fleet with a lower `launchRate` also keeps to its own rate, and takes
+   * only its calls' share of the schedule), and a fleet deploying alone gets all of its rate. Until issue 13 each fleet launched at
    * this rate as if alone, so ten fleets deploying at once offered ten times the quota and were
-   * mostly throttled. Fleets of other stacks deploying at the same time are not on the schedule:
-   * their throttles are retried with backoff.
+   * mostly throttled. Fleets of other stacks deploying at the same time are not on the schedule,
+   * so a RunMicrovm throttle makes it adapt: each throttle cuts the stack's share of this rate by
+   * 30% (once a second), each accepted call gives back 1% of it; two stacks deploying at once
+   * converge on about half the rate each, a stack alone keeps all of it.
    * @default 5
    */
   readonly launchRate?: number;

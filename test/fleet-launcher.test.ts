@@ -1,7 +1,7 @@
 import { CreateMicrovmImageCommand, LambdaMicrovmsClient } from '@aws-sdk/client-lambda-microvms';
 import { ManualClock, RunningEmulator, startEmulator } from '../emulator/src';
 import { MemoryInventory } from '../lambda/fleet/inventory';
-import { Launcher, SharedPace } from '../lambda/fleet/launcher';
+import { Launcher, SHARED_HOLD_MS, SHARED_SUCCESS_SHARE, SHARED_THROTTLE_SHARE, SharedPace } from '../lambda/fleet/launcher';
 import type { Clock } from '../lambda/shared/clock';
 
 const CREDS = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -111,11 +111,57 @@ describe('Launcher: one account-wide RunMicrovm rate (a schedule shared through 
     expect(manual.now() - t0).toBeGreaterThanOrEqual(2 * 5000);
   });
 
+  test('two stacks (two tables, two schedules) launching at once adapt to each other\'s throttles: few wasted calls', async () => {
+    // Before SharedPace adapted, each stack's schedule ran at the full rate: about 2 calls per instance.
+    const stacks = [new MemoryInventory(), new MemoryInventory()];
+    const results = await Promise.all(stacks.flatMap((table, s) => Array.from({ length: 2 }, (_, i) => sharedLauncher(table).launch(requests(`stack${s}-${i}`, 25)))));
+    expect(results.flat().every((r) => r.microvmId)).toBe(true);
+    expect(emu.stats().operations.RunMicrovm / 100).toBeLessThanOrEqual(1.3);
+  });
+
   test('a launcher alone on the schedule gets the whole rate', async () => {
     const table = new MemoryInventory();
     const t0 = manual.now();
     const results = await sharedLauncher(table).launch(requests('alone', 50));
     expect(results.every((r) => r.microvmId && r.attempts === 1)).toBe(true);
     expect(manual.now() - t0).toBeLessThan(50 * 200 + 1000);
+  });
+});
+
+describe('SharedPace: throttles from outside the schedule stretch its interval; accepted calls bring it back', () => {
+  test('a throttle cuts the share once per hold, successes restore the whole rate', async () => {
+    let now = 1_000_000;
+    const fake: Clock = { now: () => now, sleep: async (ms) => { now += ms; } };
+    const pace = new SharedPace(new MemoryInventory(), 'RunMicrovm', 5, fake);
+    const gaps = async (n: number) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t = now;
+        await pace.take();
+        out.push(now - t);
+      }
+      return out;
+    };
+    await gaps(3);
+    expect(await gaps(3)).toEqual([200, 200, 200]);
+
+    pace.drain();
+    pace.drain(); // a second throttle of the same moment does not cut again
+    expect(pace.share).toBeCloseTo(SHARED_THROTTLE_SHARE);
+    const stretched = 200 / SHARED_THROTTLE_SHARE;
+    // The first call waits out the throttle (one stretched interval; the slot reserved before it is
+    // spent by then, so the second call catches up on it), the later ones leave a stretched interval apart.
+    const after = await gaps(5);
+    expect(after[0]).toBeGreaterThanOrEqual(stretched - 1);
+    expect(after.slice(2).every((g) => Math.abs(g - stretched) < 1)).toBe(true);
+
+    now += SHARED_HOLD_MS;
+    pace.drain(); // after the hold, another throttle cuts again
+    expect(pace.share).toBeCloseTo(SHARED_THROTTLE_SHARE ** 2);
+
+    for (let i = 0; i < Math.ceil(1 / SHARED_SUCCESS_SHARE); i++) pace.succeeded();
+    expect(pace.share).toBe(1);
+    await gaps(2);
+    expect(await gaps(3)).toEqual([200, 200, 200]);
   });
 });

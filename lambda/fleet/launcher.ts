@@ -13,6 +13,8 @@ export interface Pace {
   take(): Promise<void>;
   /** After a throttle: the next call waits a full interval. */
   drain(): void;
+  /** After a call the service accepted (a pace that adapts to throttles recovers on it). */
+  succeeded?(): void;
 }
 
 /**
@@ -75,6 +77,15 @@ export interface CallSchedule {
   reserveCall(key: string, intervalMs: number, now: number, lagMs: number): Promise<number>;
 }
 
+/** SharedPace: a throttle the schedule did not prevent multiplies this schedule's share of the rate by this. */
+export const SHARED_THROTTLE_SHARE = 0.7;
+/** SharedPace: each accepted call adds back this share of the configured rate, up to all of it. */
+export const SHARED_SUCCESS_SHARE = 0.01;
+/** SharedPace: after a cut, throttles of calls already on their way do not cut again for this long (ms). */
+export const SHARED_HOLD_MS = 1000;
+/** SharedPace: the share never drops below this. */
+const SHARED_MIN_SHARE = 0.05;
+
 /**
  * Calls paced on a schedule shared through the stack's inventory table (DynamoDB conditional
  * writes): every fleet of the stack reserves each call on the same item, so together they keep to
@@ -83,7 +94,14 @@ export interface CallSchedule {
  * slot is held that will not be used; a caller that overslept its slot catches up by one interval.
  * A caller slower than the shared rate paces itself and holds one slot of the shared rate per call:
  * held at its own interval, a 0.2/s fleet would have held every fleet of the stack to 0.2/s.
- * Measured against adaptive backoff in bench/fleet-deploy.ts (bench/README.md).
+ *
+ * Calls outside the schedule (fleets of other stacks deploying at the same time, the account's
+ * applications) spend the same account rate, and the only sign of them is a throttle. So a throttle
+ * also stretches the interval this pace reserves: its share of the rate is multiplied by
+ * `SHARED_THROTTLE_SHARE` (once per `SHARED_HOLD_MS`: the other throttles of that moment answer
+ * calls already sent), and each accepted call adds back `SHARED_SUCCESS_SHARE` of the rate, never
+ * above all of it. Two stacks deploying at once converge on about half the rate each; a stack
+ * alone, never throttled, keeps the whole rate. Measured in bench/fleet-deploy.ts (bench/README.md).
  */
 export class SharedPace implements Pace {
   /** This caller's own interval (its rate). */
@@ -94,6 +112,9 @@ export class SharedPace implements Pace {
   private notBefore = 0;
   /** When this caller's previous call went (its own rate, when it is slower than the shared one). */
   private lastAt = -Infinity;
+  /** The share of the configured rate this pace reserves now, in [SHARED_MIN_SHARE, 1]. */
+  public share = 1;
+  private holdUntil = 0;
 
   /**
    * @param rate this caller's calls per second
@@ -114,16 +135,34 @@ export class SharedPace implements Pace {
     return next;
   }
 
-  /** A throttle means calls from outside this schedule (another stack, the apps) spend the rate: wait an interval. */
+  /**
+   * A throttle means calls from outside this schedule (another stack, the apps) spend the rate:
+   * wait an interval, and reserve a smaller share of the rate until calls are accepted again.
+   */
   public drain(): void {
-    this.notBefore = this.clock.now() + this.intervalMs;
+    const now = this.clock.now();
+    if (now >= this.holdUntil) {
+      this.share = Math.max(SHARED_MIN_SHARE, this.share * SHARED_THROTTLE_SHARE);
+      this.holdUntil = now + SHARED_HOLD_MS;
+    }
+    this.notBefore = now + this.stretchedMs();
+  }
+
+  public succeeded(): void {
+    this.share = Math.min(1, this.share + SHARED_SUCCESS_SHARE);
+  }
+
+  /** The slot this pace reserves on the schedule now: its slot (see the constructor) over its share. */
+  private stretchedMs(): number {
+    return this.slotMs / this.share;
   }
 
   private async takeOne(): Promise<void> {
     const now = this.clock.now();
     const notBefore = this.intervalMs > this.slotMs ? Math.max(this.notBefore, this.lastAt + this.intervalMs) : this.notBefore;
     if (notBefore > now) await this.clock.sleep(notBefore - now);
-    const at = await this.schedule.reserveCall(this.key, this.slotMs, this.clock.now(), this.slotMs);
+    const interval = this.stretchedMs();
+    const at = await this.schedule.reserveCall(this.key, interval, this.clock.now(), interval);
     this.lastAt = at;
     const wait = at - this.clock.now();
     if (wait > 0) await this.clock.sleep(wait);
@@ -280,6 +319,7 @@ export class Launcher {
       try {
         const out = await this.client.send(new RunMicrovmCommand({ ...req.input, clientToken: req.clientToken }));
         this.adapt(this.currentRate + ADDITIVE_INCREASE * this.maxRate);
+        this.pace.succeeded?.();
         return {
           clientToken: req.clientToken,
           microvmId: out.microvmId,

@@ -12,6 +12,7 @@ import { describeError, LaunchRequest, LaunchResult, Launcher, Pace, SharedPace,
 import { FleetMetricValues, instanceCounts, MetricsSink, publishFleetMetrics, RELEASED, STDOUT_SINK } from './metrics';
 import { plan, PlanSlot } from './plan';
 import type { ReconcilerInput } from '../../src/private/reconciler-wire';
+import { DEFAULT_LAUNCH_RATE } from '../../src/private/wire';
 import { systemClock } from '../shared/clock';
 import type { Clock } from '../shared/clock';
 import { classifyError } from '../shared/errors';
@@ -191,8 +192,11 @@ export class FleetReconciler {
       // On the stack's shared RunMicrovm schedule (SharedPace, the deploy path's default): a run
       // and the deploys of other fleets of the stack keep to one rate together.
       launcher: new Launcher(this.runClient, {
-        rate: settings.launchRate, clock: this.clock, random: this.options.random, maxAttempts: 1,
-        pace: new SharedPace(store, 'RunMicrovm', settings.launchRate, this.clock),
+        rate: settings.launchRate,
+        clock: this.clock,
+        random: this.options.random,
+        maxAttempts: 1,
+        pace: new SharedPace(store, 'RunMicrovm', settings.launchRate, this.clock, DEFAULT_LAUNCH_RATE),
       }),
     };
     const tally: Tally = { launched: 0, expired: 0, terminated: 0, rotated: 0, released: 0, failed: 0 };
@@ -290,9 +294,11 @@ export class FleetReconciler {
       // Kept on record as TERMINATING (they still hold memory) until observed stopped.
       if (done.length) await store.putSlots(done.map((r) => ({ ...r, state: 'TERMINATING' })));
     }
-    const suspended = await this.transition(ctx, pick(p.suspend), new TokenBucket(SUSPEND_RATE, 1, this.clock), (id) => new SuspendMicrovmCommand({ microvmIdentifier: id }));
+    const suspendPace = new TokenBucket(SUSPEND_RATE, 1, this.clock);
+    const suspended = await this.transition(ctx, pick(p.suspend), suspendPace, (id) => new SuspendMicrovmCommand({ microvmIdentifier: id }));
     if (suspended.length) await store.putSlots(suspended.map((r) => ({ ...r, state: 'SUSPENDING' })));
-    await this.transition(ctx, pick(p.resume), new TokenBucket(RESUME_RATE, 1, this.clock), (id) => new ResumeMicrovmCommand({ microvmIdentifier: id }));
+    const resumePace = new TokenBucket(RESUME_RATE, 1, this.clock);
+    await this.transition(ctx, pick(p.resume), resumePace, (id) => new ResumeMicrovmCommand({ microvmIdentifier: id }));
     let launched = 0;
     if (p.launches > 0 && !ctx.throttled.value && this.clock.now() < ctx.end) {
       const result = await this.launch(ctx, meta!, p.launches, tally);
