@@ -114,7 +114,7 @@ def synth():
 
 
 def test_image_resource_and_properties(synth):
-    template, _, _ = synth
+    template, assembly_dir, _ = synth
     template.resource_count_is("Custom::LambdaMicroVmImage", 1)
     template.has_resource_properties(
         "Custom::LambdaMicroVmImage",
@@ -123,7 +123,10 @@ def test_image_resource_and_properties(synth):
             "Description": "from Python",
             "MemoryMiB": "4096",
             "Architecture": "ARM_64",
-            "Environment": {"GREETING": "hello", "STAGE": "smoke"},
+            # Literal environment values are staged as an asset object, not written into the
+            # template (README "What is in the template").
+            "Environment": Match.absent(),
+            "StagedProperties": {"Bucket": Match.any_value(), "Key": Match.string_like_regexp(r"^[0-9a-f]{64}\.json$")},
             "Hooks": {"Port": "9000", "Ready": {"TimeoutSeconds": "20"}},
             "EgressConnectors": [{"Fn::GetAtt": [Match.string_like_regexp("^Connector"), "NetworkConnectorArn"]}],
             "BuildTimeoutSeconds": "1800",
@@ -133,6 +136,10 @@ def test_image_resource_and_properties(synth):
             "ServiceToken": Match.any_value(),
         },
     )
+    (image,) = template.find_resources("Custom::LambdaMicroVmImage").values()
+    key = image["Properties"]["StagedProperties"]["Key"]
+    staged = json.loads((pathlib.Path(assembly_dir) / f"asset.{key}").read_text())
+    assert staged == {"Environment": {"GREETING": "hello", "STAGE": "smoke"}}
 
 
 def test_network_connector_in_the_vpc(synth):

@@ -153,14 +153,18 @@ class SmokeTest {
   }
 
   @Test
-  void imageResourceAndProperties() {
+  @SuppressWarnings("unchecked")
+  void imageResourceAndProperties() throws IOException {
     template.resourceCountIs("Custom::LambdaMicroVmImage", 1);
     template.hasResourceProperties("Custom::LambdaMicroVmImage", Map.ofEntries(
         Map.entry("Name", "java-smoke-image"),
         Map.entry("Description", "from Java"),
         Map.entry("MemoryMiB", "4096"),
         Map.entry("Architecture", "ARM_64"),
-        Map.entry("Environment", Map.of("GREETING", "hello", "STAGE", "smoke")),
+        // Literal environment values are staged as an asset object, not written into the template
+        // (README "What is in the template").
+        Map.entry("Environment", Match.absent()),
+        Map.entry("StagedProperties", Map.of("Bucket", Match.anyValue(), "Key", Match.stringLikeRegexp("^[0-9a-f]{64}\\.json$"))),
         Map.entry("Hooks", Map.of("Port", "9000", "Ready", Map.of("TimeoutSeconds", "20"))),
         Map.entry("EgressConnectors", List.of(getAtt("^Connector", "NetworkConnectorArn"))),
         Map.entry("BuildTimeoutSeconds", "1800"),
@@ -168,6 +172,10 @@ class SmokeTest {
         Map.entry("CodeUri", Match.anyValue()),
         Map.entry("BuildRoleArn", Match.anyValue()),
         Map.entry("ServiceToken", Match.anyValue())));
+    Map<String, Object> image = template.findResources("Custom::LambdaMicroVmImage").values().iterator().next();
+    Map<String, Object> staged = (Map<String, Object>) ((Map<String, Object>) image.get("Properties")).get("StagedProperties");
+    assertEquals("{\"Environment\":{\"GREETING\":\"hello\",\"STAGE\":\"smoke\"}}",
+        Files.readString(assemblyDir.resolve("asset." + staged.get("Key"))));
   }
 
   @Test
