@@ -86,30 +86,26 @@ export function handlerFor(event: AnyRequest, options: DispatchOptions): Resourc
     throw new Error(`an event with neither a RequestType (a Provider framework request) nor Invocation ${JSON.stringify(RECONCILER_INVOCATION)} `
       + `(a fleet reconciler run), with fields ${Object.keys(event).join(', ')}: this function serves only those two`);
   }
-  const handler = resourceHandlerFor(event, options);
-  const clients = options.clients ?? defaultClients;
-  const session = sessionName(event.RequestId);
-  const role = roleOf(event.ResourceProperties)!;
-  const previousRole = roleOf(event.OldResourceProperties);
-  const read = s3Reader(clients.s3(options.assumeRole(role, session)), options.clock);
-  const readOld = previousRole && previousRole !== role ? s3Reader(clients.s3(options.assumeRole(previousRole, session)), options.clock) : read;
-  return readingStaged(handler, read, readOld);
-}
-
-function resourceHandlerFor(event: AnyRequest, options: DispatchOptions): ResourceHandler<any> {
-  const clients = options.clients ?? defaultClients;
   const role = roleOf(event.ResourceProperties);
   if (!role) {
     throw new Error(`${event.LogicalResourceId} (${event.ResourceType}) carries no ${HANDLER_ROLE_ARN}: it was deployed by a version of `
       + 'cdk-lambda-microvms before the one provider per stack, which is not migrated; remove the resource from the stack, deploy, then add it back');
   }
+  const clients = options.clients ?? defaultClients;
   const session = sessionName(event.RequestId);
   const credentials = options.assumeRole(role, session);
   const previousRole = roleOf(event.OldResourceProperties);
   const previous = previousRole && previousRole !== role ? options.assumeRole(previousRole, session) : undefined;
+  const read = s3Reader(clients.s3(credentials), options.clock);
+  const readOld = previous ? s3Reader(clients.s3(previous), options.clock) : read;
+  return readingStaged(resourceHandlerFor(event, clients, credentials, previous, options.clock), read, readOld);
+}
+
+/** The resource type's handler, its calls signed by the resource's role (and its previous role, where IAM refuses). */
+function resourceHandlerFor(event: AnyRequest, clients: ClientFactory, credentials: AwsCredentialIdentityProvider,
+  previous: AwsCredentialIdentityProvider | undefined, clock: Clock | undefined): ResourceHandler<any> {
   const microvms = (make: (c: AwsCredentialIdentityProvider) => LambdaMicrovmsClient) =>
     withPreviousRole(make(credentials), previous ? make(previous) : undefined);
-  const clock = options.clock;
   switch (event.ResourceType) {
     case ResourceType.IMAGE:
       return new ImageHandler(microvms(clients.microvms), { clock });
